@@ -19,7 +19,12 @@ def test_seed_json_converts_to_verl_parquet(tmp_path):
         tmp_path / "train.json",
         [
             SEED_ROW,
-            {"prompt": "capital of France?", "ground_truth": "Paris", "data_source": "qa", "extra_info": {"id": "q7"}},
+            {
+                "prompt": "capital of France?",
+                "ground_truth": "Paris",
+                "data_source": "qa",
+                "extra_info": {"id": "q7"},
+            },
         ],
     )
     result = convert(src, tmp_path / "out" / "train.parquet")
@@ -74,9 +79,24 @@ BAD_ROWS = [
     ("missing prompt", {"ground_truth": "1", "data_source": "qa"}, "prompt", "missing"),
     ("empty prompt", {**SEED_ROW, "prompt": "   "}, "prompt", "must not be empty"),
     ("numeric prompt", {**SEED_ROW, "prompt": 12}, "prompt", "string or a list of chat messages"),
-    ("bad chat role", {**SEED_ROW, "prompt": [{"role": "robot", "content": "hi"}]}, "prompt[0]", "role must be"),
-    ("chat content not str", {**SEED_ROW, "prompt": [{"role": "user", "content": 5}]}, "prompt[0].content", "string"),
-    ("chat without user", {**SEED_ROW, "prompt": [{"role": "system", "content": "x"}]}, "prompt", "no non-empty 'user'"),
+    (
+        "bad chat role",
+        {**SEED_ROW, "prompt": [{"role": "robot", "content": "hi"}]},
+        "prompt[0]",
+        "role must be",
+    ),
+    (
+        "chat content not str",
+        {**SEED_ROW, "prompt": [{"role": "user", "content": 5}]},
+        "prompt[0].content",
+        "string",
+    ),
+    (
+        "chat without user",
+        {**SEED_ROW, "prompt": [{"role": "system", "content": "x"}]},
+        "prompt",
+        "no non-empty 'user'",
+    ),
     ("missing ground_truth", {"prompt": "p", "data_source": "qa"}, "ground_truth", "missing"),
     ("empty ground_truth", {**SEED_ROW, "ground_truth": ""}, "ground_truth", "must not be empty"),
     ("list ground_truth", {**SEED_ROW, "ground_truth": ["42"]}, "ground_truth", "must be a string"),
@@ -88,7 +108,12 @@ BAD_ROWS = [
     ("typo field", {**SEED_ROW, "groundtruth": "42"}, "groundtruth", "unknown field"),
     ("both answers", {**SEED_ROW, "reward_model": {"ground_truth": "1"}}, "reward_model", "not both"),
     ("ability not str", {**SEED_ROW, "ability": 3}, "ability", "must be a string"),
-    ("extra_info type drift", {**SEED_ROW, "extra_info": {"level": "hard"}}, "extra_info.level", "earlier row"),
+    (
+        "extra_info type drift",
+        {**SEED_ROW, "extra_info": {"level": "hard"}},
+        "extra_info.level",
+        "earlier row",
+    ),
 ]
 
 

@@ -92,7 +92,8 @@ def read_records(path: str | Path) -> list[tuple[int, Any]]:
             raise DataError(path, f"not UTF-8 text: {e}") from None
         if not isinstance(data, list):
             raise DataError(
-                path, f"a .json data file must hold a list of rows (the seed's format), got a JSON {_kind(data)}"
+                path,
+                f"a .json data file must hold a list of rows (the seed's format), got a JSON {_kind(data)}",
             )
         return list(enumerate(data, start=1))
     if suffix == ".jsonl":
@@ -128,12 +129,18 @@ def _prompt(value: Any, file: Path, row: int) -> list[dict[str, str]]:
         for i, msg in enumerate(value):
             where = f"prompt[{i}]"
             if not isinstance(msg, dict):
-                raise DataError(file, f"must be an object with 'role' and 'content', got {_kind(msg)}", row, where)
+                raise DataError(
+                    file, f"must be an object with 'role' and 'content', got {_kind(msg)}", row, where
+                )
             role, content = msg.get("role"), msg.get("content")
             if role not in CHAT_ROLES:
-                raise DataError(file, f"role must be one of {', '.join(CHAT_ROLES)}, got {role!r}", row, where)
+                raise DataError(
+                    file, f"role must be one of {', '.join(CHAT_ROLES)}, got {role!r}", row, where
+                )
             if not isinstance(content, str):
-                raise DataError(file, f"content must be a string, got {_kind(content)}", row, where + ".content")
+                raise DataError(
+                    file, f"content must be a string, got {_kind(content)}", row, where + ".content"
+                )
             messages.append({"role": role, "content": content})
         if not any(m["role"] == "user" and m["content"].strip() for m in messages):
             raise DataError(file, "chat messages contain no non-empty 'user' message", row, "prompt")
@@ -145,7 +152,9 @@ def _ground_truth(record: dict, file: Path, row: int) -> str:
     if "ground_truth" in record:
         value, name = record["ground_truth"], "ground_truth"
         if "reward_model" in record:
-            raise DataError(file, "give either 'ground_truth' or 'reward_model', not both", row, "reward_model")
+            raise DataError(
+                file, "give either 'ground_truth' or 'reward_model', not both", row, "reward_model"
+            )
     elif isinstance(record.get("reward_model"), dict) and "ground_truth" in record["reward_model"]:
         value, name = record["reward_model"]["ground_truth"], "reward_model.ground_truth"
     else:
@@ -158,11 +167,15 @@ def _ground_truth(record: dict, file: Path, row: int) -> str:
     return text
 
 
-def normalize_row(record: Any, file: str | Path, row: int, index: int, split: str, types: dict[str, str]) -> dict:
+def normalize_row(
+    record: Any, file: str | Path, row: int, index: int, split: str, types: dict[str, str]
+) -> dict:
     """Check one seed-format record and return it as a verl row. ``types`` tracks extra_info value types."""
     file = Path(file)
     if not isinstance(record, dict):
-        raise DataError(file, f"must be an object with prompt/ground_truth/data_source, got {_kind(record)}", row)
+        raise DataError(
+            file, f"must be an object with prompt/ground_truth/data_source, got {_kind(record)}", row
+        )
     unknown = [k for k in record if k not in ROW_FIELDS]
     if unknown:
         raise DataError(file, f"unknown field; allowed fields: {', '.join(ROW_FIELDS)}", row, unknown[0])
@@ -172,7 +185,9 @@ def normalize_row(record: Any, file: str | Path, row: int, index: int, split: st
     ground_truth = _ground_truth(record, file, row)
     source = record.get("data_source")
     if source is None:
-        raise DataError(file, "missing (it selects the reward logic, e.g. math_reasoning)", row, "data_source")
+        raise DataError(
+            file, "missing (it selects the reward logic, e.g. math_reasoning)", row, "data_source"
+        )
     if not isinstance(source, str) or not source.strip():
         raise DataError(file, f"must be a non-empty string, got {source!r}", row, "data_source")
     ability = record.get("ability", source)
@@ -197,7 +212,10 @@ def normalize_row(record: Any, file: str | Path, row: int, index: int, split: st
         seen = types.setdefault(key, kind)
         if seen != kind and {seen, kind} != {"integer", "number"}:
             raise DataError(
-                file, f"is {kind} here but {seen} in an earlier row (one type per key)", row, f"extra_info.{key}"
+                file,
+                f"is {kind} here but {seen} in an earlier row (one type per key)",
+                row,
+                f"extra_info.{key}",
             )
         if {seen, kind} == {"integer", "number"}:
             types[key] = "number"
@@ -250,7 +268,9 @@ def convert(src: str | Path, dst: str | Path, split: str = "train") -> ConvertRe
     try:
         table = rows_to_table(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:  # nested extra_info values of mixed shapes
-        raise DataError(src, f"extra_info values cannot be stored as one parquet column: {e}", field="extra_info") from None
+        raise DataError(
+            src, f"extra_info values cannot be stored as one parquet column: {e}", field="extra_info"
+        ) from None
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
     pq.write_table(table, tmp)
