@@ -1,0 +1,10 @@
+"""The GRPOJob API (pydantic v2 models; the CRD is generated from them)."""
+
+from .job import GRPOJob, GRPOJobInvalid, ObjectMeta, format_validation_error, parse_grpojob
+from .spec import DRGRPO_LOSS_AGG_MODE, DataSource, GRPOJobSpec
+from .status import PHASES, TERMINAL_PHASES, Condition, GRPOJobStatus
+
+__all__ = [
+    "DRGRPO_LOSS_AGG_MODE", "PHASES", "TERMINAL_PHASES", "Condition", "DataSource", "GRPOJob", "GRPOJobInvalid",
+    "GRPOJobSpec", "GRPOJobStatus", "ObjectMeta", "format_validation_error", "parse_grpojob",
+]

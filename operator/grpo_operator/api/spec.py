@@ -1,0 +1,381 @@
+"""GRPOJob spec: the one source of truth for the API (the CRD schema is generated from these models).
+
+Every parameter of the seed recipe is here with the seed's default (rollout_n 5, norm_adv_by_std true,
+use_kl_loss true, kl_loss_coef 0.001, kl_loss_type low_var_kl, batch 256, lr 1e-6, epochs 15,
+max_response_length 1024).
+"""
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from .base import APIModel
+from .rules import Rule
+from .verl_keys import managed_key_owner, managed_keys
+
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+CONFIGMAP_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+PY_IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# Hydra override grammar, simplified: key=value, +key=value, ++key=value, ~key[=value]
+OVERRIDE_PATTERN = r"^(~|\+{1,2})?[A-Za-z_][A-Za-z0-9_.\-/@\[\]]*(=.*)?$"
+
+KLLossType = Literal["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3", "full"]
+LossAggMode = Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
+DRGRPO_LOSS_AGG_MODE = "seq-mean-token-sum-norm"
+
+ObjName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+
+
+# --- references -------------------------------------------------------------------------------------------
+
+
+class ConfigMapKeyRef(APIModel):
+    name: ObjName = Field(description="ConfigMap name (same namespace as the GRPOJob).")
+    key: str = Field(min_length=1, max_length=253, pattern=CONFIGMAP_KEY_PATTERN, description="Key in the ConfigMap.")
+
+
+class PVCPath(APIModel):
+    claim_name: ObjName = Field(description="PersistentVolumeClaim name.")
+    path: str = Field(min_length=1, max_length=1024, description="File path inside the volume.")
+
+
+class SecretKeySelector(APIModel):
+    name: ObjName
+    key: str = Field(min_length=1, max_length=253, pattern=CONFIGMAP_KEY_PATTERN)
+    optional: bool | None = None
+
+
+class EnvVarSource(APIModel):
+    secret_key_ref: SecretKeySelector | None = None
+    config_map_key_ref: SecretKeySelector | None = None
+    field_ref: dict[str, Any] | None = None
+    resource_field_ref: dict[str, Any] | None = None
+
+
+class EnvVar(APIModel):
+    name: str = Field(min_length=1, max_length=256, pattern=ENV_NAME_PATTERN)
+    value: str | None = None
+    value_from: EnvVarSource | None = None
+
+
+class NameRef(APIModel):
+    name: ObjName
+    optional: bool | None = None
+
+
+class EnvFromSource(APIModel):
+    prefix: str | None = None
+    secret_ref: NameRef | None = None
+    config_map_ref: NameRef | None = None
+
+
+class LocalObjectReference(APIModel):
+    name: ObjName
+
+
+class Toleration(APIModel):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+# --- spec groups ------------------------------------------------------------------------------------------
+
+
+class ModelSpec(APIModel):
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Hugging Face model id (e.g. Qwen/Qwen2.5-7B) or a path inside the trainer pod.",
+    )
+    lora_rank: int = Field(0, ge=0, le=1024, description="LoRA rank; 0 trains all weights (seed: 8 for LoRA).")
+    lora_alpha: int = Field(16, ge=1, le=4096, description="LoRA alpha (seed: 16).")
+    target_modules: str = Field("all-linear", min_length=1, description="LoRA target modules.")
+    gradient_checkpointing: bool = Field(True, description="Gradient checkpointing for the actor.")
+    trust_remote_code: bool = Field(False, description="Allow model code from the hub.")
+
+
+_ONE_DATA_SOURCE = Rule(
+    cel="[has(self.configMap), has(self.pvc), has(self.url), has(self.path)].filter(x, x).size() == 1",
+    message="set exactly one of configMap, pvc, url, path",
+    check=lambda d: sum(x is not None for x in (d.config_map, d.pvc, d.url, d.path)) == 1,
+    detail=lambda d: ", ".join(k for k, v in (("configMap", d.config_map), ("pvc", d.pvc), ("url", d.url),
+                                              ("path", d.path)) if v is not None) or "none",
+)
+
+
+class DataSource(APIModel):
+    """Where a data file (seed JSON, JSONL or parquet) comes from. Exactly one field is set."""
+
+    __rules__ = (_ONE_DATA_SOURCE,)
+
+    config_map: ConfigMapKeyRef | None = Field(None, description="A small data file stored in a ConfigMap.")
+    pvc: PVCPath | None = Field(None, description="A file on a PersistentVolumeClaim.")
+    url: str | None = Field(None, max_length=2048, pattern=r"^(https?|s3|gs)://.+",
+                            description="Downloaded by the trainer at start.")
+    path: str | None = Field(None, min_length=1, max_length=1024,
+                             description="A path inside the trainer image (or on this machine for --local).")
+
+
+
+class DataSpec(APIModel):
+    train: DataSource = Field(description="Training data in the seed format (prompt, ground_truth, data_source).")
+    val: DataSource | None = Field(None, description="Validation data; defaults to a sample of the training data.")
+    max_prompt_length: int = Field(512, ge=1, le=131072, description="Longest prompt in tokens.")
+
+
+_ONE_REWARD_SOURCE = Rule(
+    cel="[has(self.configMapRef), has(self.inline), has(self.path)].filter(x, x).size() <= 1",
+    message="set at most one of configMapRef, inline, path (none selects the builtin reward_func.py)",
+    check=lambda r: sum(x is not None for x in (r.config_map_ref, r.inline, r.path)) <= 1,
+)
+
+
+class RewardSpec(APIModel):
+    """The reward function. None of configMapRef/inline/path set: the builtin scorer per data_source."""
+
+    __rules__ = (_ONE_REWARD_SOURCE,)
+
+    config_map_ref: ConfigMapKeyRef | None = Field(None, description="A Python file in an existing ConfigMap.")
+    inline: str | None = Field(None, min_length=1, max_length=262144,
+                               description="Python source; the operator stores it in a ConfigMap.")
+    path: str | None = Field(None, min_length=1, max_length=1024,
+                             description="A Python file inside the trainer image (or on this machine for --local).")
+    function_name: str = Field("compute_score", pattern=PY_IDENTIFIER_PATTERN, max_length=128,
+                               description="Function called as f(data_source, solution_str, ground_truth, extra_info).")
+
+
+    @property
+    def source(self) -> Literal["builtin", "configMap", "inline", "path"]:
+        if self.config_map_ref is not None:
+            return "configMap"
+        if self.inline is not None:
+            return "inline"
+        if self.path is not None:
+            return "path"
+        return "builtin"
+
+
+class GRPOSpec(APIModel):
+    rollout_n: int = Field(5, ge=2, le=256, description="Responses sampled per prompt (seed: 3 fast, 5 standard, 8 quality).")
+    norm_adv_by_std: bool = Field(True, description="Divide group-relative advantages by the group's std.")
+    use_kl_loss: bool = Field(True, alias="useKLLoss", description="Add a KL loss against the reference model.")
+    kl_loss_coef: float = Field(0.001, ge=0, le=10, alias="klLossCoef", description="KL loss coefficient (beta).")
+    kl_loss_type: KLLossType = Field("low_var_kl", alias="klLossType", description="How the KL term is estimated.")
+    loss_agg_mode: LossAggMode = Field(
+        "token-mean", description="Loss aggregation; seq-mean-token-sum-norm is DrGRPO (removes the length bias).")
+    clip_ratio: float = Field(0.2, gt=0, lt=1, description="PPO clip epsilon.")
+    entropy_coeff: float = Field(0.0, ge=0, le=1, description="Entropy bonus coefficient.")
+
+
+_MINI_DIVIDES_BATCH = Rule(
+    cel="!has(self.ppoMiniBatchSize) || (self.ppoMiniBatchSize <= self.batchSize && self.batchSize % self.ppoMiniBatchSize == 0)",
+    message="ppoMiniBatchSize must be <= batchSize and divide it",
+    check=lambda t: t.ppo_mini_batch_size is None or (
+        t.ppo_mini_batch_size <= t.batch_size and t.batch_size % t.ppo_mini_batch_size == 0),
+    detail=lambda t: f"ppoMiniBatchSize={t.ppo_mini_batch_size}, batchSize={t.batch_size}",
+)
+_FREQ_NOT_ZERO = Rule(
+    cel="self.saveFreq != 0 && self.testFreq != 0",
+    message="saveFreq and testFreq must be a positive number of steps, or -1 to disable",
+    check=lambda t: t.save_freq != 0 and t.test_freq != 0,
+    detail=lambda t: f"saveFreq={t.save_freq}, testFreq={t.test_freq}",
+)
+
+
+class TrainingSpec(APIModel):
+    __rules__ = (_MINI_DIVIDES_BATCH, _FREQ_NOT_ZERO)
+
+    batch_size: int = Field(256, ge=1, le=65536, description="Global batch size in prompts.")
+    learning_rate: float = Field(1e-6, gt=0, le=1, description="Actor learning rate.")
+    epochs: int = Field(15, ge=1, le=10000, description="Total training epochs.")
+    max_response_length: int = Field(1024, ge=1, le=131072, description="Longest generated response in tokens.")
+    ppo_mini_batch_size: int | None = Field(
+        None, ge=1, le=65536, description="Prompts per actor update; unset: equal to batchSize (one update per step).")
+    micro_batch_size_per_gpu: int = Field(
+        4, ge=1, le=1024, alias="microBatchSizePerGPU",
+        description="Micro batch per GPU for the actor update and log-prob passes.")
+    save_freq: int = Field(20, ge=-1, description="Save a checkpoint every N steps (-1: never; verl still saves nothing then).")
+    test_freq: int = Field(10, ge=-1, description="Validate every N steps (-1: never).")
+    total_training_steps: int | None = Field(None, ge=1, description="Stop after N steps (overrides epochs).")
+
+
+class RolloutSpec(APIModel):
+    name: Literal["vllm", "sglang"] = Field("vllm", description="Inference engine for rollouts.")
+    tensor_parallel_size: int = Field(1, ge=1, le=64, description="Tensor parallel size of the rollout engine.")
+    gpu_memory_utilization: float = Field(0.6, gt=0, le=1, description="Fraction of GPU memory for the vLLM cache.")
+    temperature: float = Field(1.0, gt=0, le=5, description="Sampling temperature.")
+
+
+class ResourcesSpec(APIModel):
+    nodes: int = Field(1, ge=1, le=512, description="Nodes; more than 1 runs a KubeRay RayJob.")
+    gpus_per_node: int = Field(1, ge=0, le=64, description="GPUs per node (0 only for the trl CPU engine).")
+    gpu_resource_name: str = Field("nvidia.com/gpu", min_length=1, max_length=253,
+                                   description="Extended resource name of the GPU.")
+    cpu: str | None = Field(None, pattern=QUANTITY_PATTERN,
+                            description="CPU per node; unset: 3 per GPU + 9 (what Ray needs for verl), 2 for trl.")
+    memory: str | None = Field(None, pattern=QUANTITY_PATTERN,
+                               description="Memory per node; unset: 32Gi per GPU (min 32Gi), 4Gi for trl.")
+    shm_size: str = Field("16Gi", pattern=QUANTITY_PATTERN, description="Size of the /dev/shm memory volume.")
+
+    def effective_cpu(self, engine: str) -> str:
+        if self.cpu:
+            return self.cpu
+        return "2" if engine == "trl" else str(3 * self.gpus_per_node + 9)
+
+    def effective_memory(self, engine: str) -> str:
+        if self.memory:
+            return self.memory
+        return "4Gi" if engine == "trl" else f"{32 * max(1, self.gpus_per_node)}Gi"
+
+
+class MemorySpec(APIModel):
+    ref_param_offload: bool = Field(False, description="Offload the reference model's parameters to CPU.")
+    actor_param_offload: bool = Field(False, description="Offload the actor's parameters to CPU.")
+    actor_optimizer_offload: bool = Field(False, description="Offload the actor's optimizer state to CPU.")
+
+    @property
+    def any(self) -> bool:
+        return self.ref_param_offload or self.actor_param_offload or self.actor_optimizer_offload
+
+
+_RESUME_PATH_NEEDS_FROM = Rule(
+    cel="self.resumeMode != 'resume_path' || has(self.resumeFrom)",
+    message="resumeMode resume_path needs resumeFrom (a global_step_N folder)",
+    check=lambda c: c.resume_mode != "resume_path" or c.resume_from is not None,
+)
+
+
+class CheckpointSpec(APIModel):
+    __rules__ = (_RESUME_PATH_NEEDS_FROM,)
+
+    claim_name: str | None = Field(
+        None, min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Existing PVC for /outputs (checkpoints survive the pod; ReadWriteMany for nodes > 1). "
+                    "Unset: an emptyDir, lost with the pod.")
+    resume_mode: Literal["auto", "disable", "resume_path"] = Field(
+        "auto", description="auto: continue from the latest checkpoint in /outputs/checkpoints.")
+    resume_from: str | None = Field(None, min_length=1, max_length=1024,
+                                    description="Checkpoint folder (global_step_N) for resumeMode resume_path.")
+    max_to_keep: int | None = Field(None, ge=1, description="Keep at most N checkpoints.")
+    export_hf: bool = Field(False, alias="exportHF",
+                            description="After training, merge the last checkpoint into a Hugging Face model.")
+
+
+class PodSpec(APIModel):
+    """Scheduling and environment of the trainer pods."""
+
+    node_selector: dict[str, str] | None = None
+    tolerations: list[Toleration] | None = None
+    affinity: dict[str, Any] | None = Field(None, description="A core/v1 Affinity.")
+    priority_class_name: str | None = Field(None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    service_account_name: str | None = Field(None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    env: list[EnvVar] | None = Field(None, description="Extra env, e.g. HF_TOKEN from a Secret.")
+    env_from: list[EnvFromSource] | None = None
+    image_pull_secrets: list[LocalObjectReference] | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+# --- cross-field rules on the whole spec ------------------------------------------------------------------
+
+_TP_DIVIDES_GPUS = Rule(
+    cel="self.engine != 'verl' || self.resources.gpusPerNode % self.rollout.tensorParallelSize == 0",
+    message="resources.gpusPerNode must be a multiple of rollout.tensorParallelSize",
+    check=lambda s: s.engine != "verl" or s.resources.gpus_per_node % s.rollout.tensor_parallel_size == 0,
+    detail=lambda s: f"gpusPerNode={s.resources.gpus_per_node}, tensorParallelSize={s.rollout.tensor_parallel_size}",
+)
+_VERL_NEEDS_GPU = Rule(
+    cel="self.engine != 'verl' || self.resources.gpusPerNode >= 1",
+    message="engine verl needs resources.gpusPerNode >= 1 (use engine trl to train on CPU)",
+    check=lambda s: s.engine != "verl" or s.resources.gpus_per_node >= 1,
+    detail=lambda s: f"gpusPerNode={s.resources.gpus_per_node}",
+)
+_MULTINODE_NEEDS_SHARED_VOLUME = Rule(
+    cel="self.resources.nodes == 1 || has(self.checkpoint.claimName)",
+    message="resources.nodes > 1 needs checkpoint.claimName: a ReadWriteMany PVC shared by every node",
+    check=lambda s: s.resources.nodes == 1 or s.checkpoint.claim_name is not None,
+    detail=lambda s: f"nodes={s.resources.nodes}",
+)
+_TRL_SINGLE_NODE = Rule(
+    cel="self.engine != 'trl' || (self.resources.nodes == 1 && self.rollout.tensorParallelSize == 1"
+        " && self.rollout.name == 'vllm')",
+    message="engine trl runs on one node without rollout tensor parallelism or sglang; these options need engine verl",
+    check=lambda s: s.engine != "trl" or (
+        s.resources.nodes == 1 and s.rollout.tensor_parallel_size == 1 and s.rollout.name == "vllm"),
+    detail=lambda s: f"nodes={s.resources.nodes}, tensorParallelSize={s.rollout.tensor_parallel_size}, "
+                     f"rollout.name={s.rollout.name}",
+)
+_TRL_NO_OFFLOAD_OR_OVERRIDES = Rule(
+    cel="self.engine != 'trl' || (!self.memory.refParamOffload && !self.memory.actorParamOffload"
+        " && !self.memory.actorOptimizerOffload && (!has(self.overrides) || size(self.overrides) == 0))",
+    message="engine trl has no FSDP offload and no verl Hydra overrides; memory.* offload and overrides need engine verl",
+    check=lambda s: s.engine != "trl" or (not s.memory.any and not s.overrides),
+    detail=lambda s: f"offload={s.memory.any}, overrides={len(s.overrides)}",
+)
+_GPUS_PER_NODE_MULTINODE = Rule(
+    cel="self.resources.nodes == 1 || self.resources.gpusPerNode >= 1",
+    message="resources.nodes > 1 needs GPUs on every node",
+    check=lambda s: s.resources.nodes == 1 or s.resources.gpus_per_node >= 1,
+)
+
+SPEC_RULES = (_TP_DIVIDES_GPUS, _VERL_NEEDS_GPU, _MULTINODE_NEEDS_SHARED_VOLUME, _TRL_SINGLE_NODE,
+              _TRL_NO_OFFLOAD_OR_OVERRIDES, _GPUS_PER_NODE_MULTINODE)
+
+# CEL string literals need the regex's backslashes escaped once more.
+_MANAGED_KEYS_RE = "|".join(re.escape(k) for k in managed_keys()).replace("\\", "\\\\")
+_OVERRIDES_RULE = {
+    "rule": f"self.all(o, !o.matches('^[+~]{{0,2}}({_MANAGED_KEYS_RE})(=|$)'))",
+    "message": "spec.overrides may not set a key that a GRPOJob field manages (see README: GRPOJob reference)",
+}
+
+
+class GRPOJobSpec(APIModel):
+    __rules__ = SPEC_RULES
+
+    engine: Literal["verl", "trl"] = Field(
+        "verl", description="verl: GPUs + vLLM (production). trl: TRL GRPOTrainer on CPU (laptops, CI, kind).")
+    image: str | None = Field(None, max_length=1024, description="Trainer image; unset: the operator's default.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    model: ModelSpec
+    data: DataSpec
+    reward: RewardSpec = Field(default_factory=RewardSpec)
+    grpo: GRPOSpec = Field(default_factory=GRPOSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    memory: MemorySpec = Field(default_factory=MemorySpec)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    pod: PodSpec = Field(default_factory=PodSpec)
+    overrides: list[Annotated[str, Field(max_length=512, pattern=OVERRIDE_PATTERN)]] = Field(
+        default_factory=list, max_length=100,
+        json_schema_extra={"x-kubernetes-validations": [_OVERRIDES_RULE]},
+        description="Raw verl Hydra overrides (key=value), applied last.")
+    suspend: bool = Field(False, description="true: delete the running pods, keep checkpoints; false: resume.")
+    backoff_limit: int = Field(3, ge=0, le=100, description="Pod restarts before the job fails (each resumes).")
+    active_deadline_seconds: int | None = Field(None, ge=1, description="Wall-clock limit for the whole run.")
+    ttl_seconds_after_finished: int | None = Field(None, ge=0, description="Delete children N s after finishing.")
+
+    @field_validator("overrides")
+    @classmethod
+    def _free_keys_only(cls, overrides: list[str]) -> list[str]:
+        errors = []
+        for i, item in enumerate(overrides):
+            key = item.lstrip("+~").split("=", 1)[0]
+            reason = managed_key_owner(key)
+            if reason:
+                errors.append(f"spec.overrides[{i}] ({item!r}): {key} cannot be overridden: {reason}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return overrides
+
+
+    @property
+    def is_multinode(self) -> bool:
+        return self.resources.nodes > 1
