@@ -3,8 +3,8 @@
 `python -m grpo_operator.api.crd > crds/grpojob.yaml` writes the checked-in CRD; a test fails when the two
 differ. The pydantic JSON schema is turned into a Kubernetes *structural* schema: $refs inlined, Optional[X]
 collapsed to X (nulls are pruned by the API server), `title` dropped, numeric exclusive bounds in OpenAPI v3.0
-form, free-form maps marked `x-kubernetes-preserve-unknown-fields`, and nested groups defaulted to `{}` so
-their own defaults (and the CEL rules that read them) always apply.
+form, free-form maps marked `x-kubernetes-preserve-unknown-fields`, and nested groups (default_factory) defaulted
+to `{}` so their own defaults (and the CEL rules that read them) always apply.
 """
 
 import sys
@@ -46,7 +46,7 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         elif key == "exclusiveMaximum":
             out["maximum"], out["exclusiveMaximum"] = value, True
         elif key == "properties":
-            out["properties"] = {k: _structural(v, defs) for k, v in value.items()}
+            out["properties"] = {k: _property(v, defs) for k, v in value.items()}
         elif key == "items":
             out["items"] = _structural(value, defs)
         elif key == "additionalProperties":
@@ -57,15 +57,19 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             # False: the structural default already prunes unknown fields
         elif key in _KEEP:
             out[key] = value
-    if out.get("type") == "object" and "properties" in out:
-        for name, prop in out["properties"].items():
-            optional_group = (prop.get("type") == "object" and "properties" in prop and "default" not in prop
-                              and name not in out.get("required", []) and not prop.get("required"))
-            if optional_group:
-                prop["default"] = {}
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     return out
+
+
+def _property(raw: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A nested group built by default_factory (a bare $ref, no default) defaults to {} so its own field
+    defaults apply; an Optional group (default None) stays absent."""
+    prop = _structural(raw, defs)
+    is_group = "$ref" in raw and "default" not in raw
+    if is_group and prop.get("type") == "object" and not prop.get("required"):
+        prop["default"] = {}
+    return prop
 
 
 def _subschema(model: type, group_defaults: bool) -> dict[str, Any]:

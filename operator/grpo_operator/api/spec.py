@@ -342,19 +342,19 @@ class GRPOJobSpec(APIModel):
     engine: Literal["verl", "trl"] = Field(
         "verl", description="verl: GPUs + vLLM (production). trl: TRL GRPOTrainer on CPU (laptops, CI, kind).")
     image: str | None = Field(None, max_length=1024, description="Trainer image; unset: the operator's default.")
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
-    model: ModelSpec
-    data: DataSpec
-    reward: RewardSpec = Field(default_factory=RewardSpec)
-    grpo: GRPOSpec = Field(default_factory=GRPOSpec)
-    training: TrainingSpec = Field(default_factory=TrainingSpec)
-    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
-    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
-    memory: MemorySpec = Field(default_factory=MemorySpec)
-    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
-    pod: PodSpec = Field(default_factory=PodSpec)
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, description="Pull policy of the trainer image.")
+    model: ModelSpec = Field(description="The policy model to train.")
+    data: DataSpec = Field(description="Training/validation data in the seed format (JSON, JSONL or parquet).")
+    reward: RewardSpec = Field(default_factory=RewardSpec, description="Reward function; default: builtin per data_source.")
+    grpo: GRPOSpec = Field(default_factory=GRPOSpec, description="GRPO core parameters (seed defaults).")
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="Training loop (seed defaults).")
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="Rollout (generation) engine.")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Nodes, GPUs, CPU, memory, shm.")
+    memory: MemorySpec = Field(default_factory=MemorySpec, description="Memory options: FSDP CPU offload.")
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="Outputs volume, resume, HF export.")
+    pod: PodSpec = Field(default_factory=PodSpec, description="Trainer pod: nodeSelector, tolerations, affinity, priorityClassName, serviceAccountName, env, envFrom, imagePullSecrets, labels, annotations (core/v1 shapes).")
     overrides: list[Annotated[str, Field(max_length=512, pattern=OVERRIDE_PATTERN)]] = Field(
-        default_factory=list, max_length=100,
+        default=[], max_length=100,
         json_schema_extra={"x-kubernetes-validations": [_OVERRIDES_RULE]},
         description="Raw verl Hydra overrides (key=value), applied last.")
     suspend: bool = Field(False, description="true: delete the running pods, keep checkpoints; false: resume.")
