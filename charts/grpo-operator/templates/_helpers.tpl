@@ -1,0 +1,107 @@
+{{/* Chart name, truncated to 63 chars (DNS label). */}}
+{{- define "grpo-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: release-chart unless the release name already contains the chart name. */}}
+{{- define "grpo-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "grpo-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "grpo-operator.labels" -}}
+helm.sh/chart: {{ include "grpo-operator.chart" . }}
+{{ include "grpo-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: grpo-operator
+{{- end }}
+
+{{/* Labels on monitoring objects: the common labels plus monitoring.additionalLabels. */}}
+{{- define "grpo-operator.monitoringLabels" -}}
+{{ include "grpo-operator.labels" . }}
+{{- with .Values.monitoring.additionalLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "grpo-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "grpo-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "grpo-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "grpo-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* repository:tag or repository@digest; the tag defaults to the chart's appVersion. */}}
+{{- define "grpo-operator.imageRef" -}}
+{{- $image := index . 0 }}
+{{- $chart := index . 1 }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository (default $chart.AppVersion $image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The operator's RBAC rules for GRPOJobs and their children (shared by ClusterRole and Roles). */}}
+{{- define "grpo-operator.namespacedRules" -}}
+# GRPOJobs: watched and reconciled; status and finalizers patched.
+- apiGroups: ["grpo.dev"]
+  resources: ["grpojobs"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["grpo.dev"]
+  resources: ["grpojobs/status"]
+  verbs: ["get", "patch", "update"]
+# Children: the resolved-config and reward ConfigMaps, the single-node Job, the multi-node RayJob.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: ["ray.io"]
+  resources: ["rayjobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Trainer pods: read only, to report image pull errors, restarts and exit codes.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# Events on GRPOJobs (kopf posts them too).
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# Secrets: only `get`, to check that a referenced HF token Secret exists.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
+
+{{/* kopf's namespace list for `kopf run`: -A, or --namespace X for each watched namespace. */}}
+{{- define "grpo-operator.namespaceArgs" -}}
+{{- if .Values.watchNamespaces }}
+{{- range .Values.watchNamespaces }}
+- --namespace={{ . }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+{{- end }}
