@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for the local CPU run and the tests. Idempotent; safe to re-run.
+#   - torch 2.13.0 (the CPU build where the machine has it; a bare `torch` could pull a multi-GB CUDA build)
+#   - this repo, editable, with the operator/trainer/local/dev extras
+#   - verl 0.9.1 without its dependencies: only its Hydra config is used off-GPU (tests compose it)
+#   - helm, kubectl, prometheus, promtool for the chart and monitoring tests (scripts/install-tools.sh)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+pip_install() { "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"; }
+
+pip_install "torch==2.13.0"
+pip_install -e "$ROOT[dev]"
+pip_install --no-deps "verl==0.9.1"
+bash "$ROOT/scripts/install-tools.sh"
+echo "setup: done (tools in $ROOT/.tools/bin)"
