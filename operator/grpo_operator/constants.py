@@ -45,3 +45,7 @@ EXIT_DATA_ERROR = 3
 EXIT_REWARD_ERROR = 4
 EXIT_RAY_RESOURCES = 5
 EXIT_TERMINATED = 143
+
+# Trainer image the operator uses when a GRPOJob sets no spec.image.
+DEFAULT_TRAINER_IMAGE = "ghcr.io/grpo-operator/trainer:0.1.0"
+TRAINER_IMAGE_ENV = "GRPO_TRAINER_IMAGE"  # overrides DEFAULT_TRAINER_IMAGE in the operator's environment

@@ -1,0 +1,50 @@
+"""Pure builders: a validated GRPOJob in, the Kubernetes objects the operator creates out (plain dicts).
+
+No cluster access here; the kopf handlers and `grpo render` call the same functions.
+"""
+
+from typing import Any
+
+from ..api import GRPOJob
+from .common import (
+    COMPONENT_CONFIG,
+    COMPONENT_REWARD,
+    COMPONENT_TRAINER,
+    default_image,
+    is_suspended,
+    kueue_queue,
+    labels,
+    owner_reference,
+    workload_name,
+)
+from .configmaps import build_config_configmap, build_reward_configmap, resolved_job
+from .job import build_job, pod_failure_policy
+from .rayjob import build_rayjob
+
+
+def build_workload(job: GRPOJob, *, uid: str, image: str, namespace: str) -> dict[str, Any]:
+    """The batch/v1 Job (one node) or ray.io/v1 RayJob (nodes > 1) that runs the trainer."""
+    image = job.spec.image or image
+    if job.spec.is_multinode:
+        return build_rayjob(job, uid=uid, image=image, namespace=namespace)
+    return build_job(job, uid=uid, image=image, namespace=namespace)
+
+
+def build_children(job: GRPOJob, *, uid: str, image: str, namespace: str) -> list[dict[str, Any]]:
+    """Every child object, in creation order: config ConfigMap, inline reward ConfigMap, Job or RayJob.
+
+    `image` is the operator's default trainer image; `spec.image` wins when set.
+    """
+    children = [build_config_configmap(job, uid=uid, namespace=namespace)]
+    reward = build_reward_configmap(job, uid=uid, namespace=namespace)
+    if reward is not None:
+        children.append(reward)
+    children.append(build_workload(job, uid=uid, image=image, namespace=namespace))
+    return children
+
+
+__all__ = [
+    "COMPONENT_CONFIG", "COMPONENT_REWARD", "COMPONENT_TRAINER", "build_children", "build_config_configmap",
+    "build_job", "build_rayjob", "build_reward_configmap", "build_workload", "default_image", "is_suspended",
+    "kueue_queue", "labels", "owner_reference", "pod_failure_policy", "resolved_job", "workload_name",
+]
