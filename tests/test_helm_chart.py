@@ -14,6 +14,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
 from grpo_operator.constants import (
     GROUP,
     LABEL_GRPOJOB,
@@ -22,7 +23,6 @@ from grpo_operator.constants import (
     PLURAL,
     TRAINER_METRICS_PORT,
 )
-
 from tests.tools import CHART, KUBE_VERSION, REPO, by_kind, find_tool, helm_template, one, run, write_values
 
 MONITORING_ON = {
@@ -62,8 +62,21 @@ _RELABEL = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "action": {"enum": ["replace", "keep", "drop", "labelmap", "labeldrop", "labelkeep", "hashmod",
-                            "lowercase", "uppercase", "keepequal", "dropequal"]},
+        "action": {
+            "enum": [
+                "replace",
+                "keep",
+                "drop",
+                "labelmap",
+                "labeldrop",
+                "labelkeep",
+                "hashmod",
+                "lowercase",
+                "uppercase",
+                "keepequal",
+                "dropequal",
+            ]
+        },
         "sourceLabels": {"type": "array", "items": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}},
         "targetLabel": {"type": "string"},
         "regex": {"type": "string"},
@@ -75,15 +88,28 @@ _RELABEL = {
 _SELECTOR = {
     "type": "object",
     "minProperties": 1,
-    "properties": {"matchLabels": {"type": "object"}, "matchExpressions": {"type": "array", "items": {
-        "type": "object", "required": ["key", "operator"],
-        "properties": {"operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]}}}}},
+    "properties": {
+        "matchLabels": {"type": "object"},
+        "matchExpressions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "operator"],
+                "properties": {"operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]}},
+            },
+        },
+    },
 }
 _ENDPOINT = {
     "type": "object",
     "required": ["port"],
-    "properties": {"port": {"type": "string"}, "path": {"type": "string"}, "interval": _DURATION,
-                   "scrapeTimeout": _DURATION, "relabelings": {"type": "array", "items": _RELABEL}},
+    "properties": {
+        "port": {"type": "string"},
+        "path": {"type": "string"},
+        "interval": _DURATION,
+        "scrapeTimeout": _DURATION,
+        "relabelings": {"type": "array", "items": _RELABEL},
+    },
 }
 _NS_SELECTOR = {
     "type": "object",
@@ -100,9 +126,16 @@ STRUCTURAL_SCHEMAS = {
         "properties": {
             "apiVersion": {"const": "monitoring.coreos.com/v1"},
             "metadata": _META,
-            "spec": {"type": "object", "required": ["selector", "endpoints"], "additionalProperties": False,
-                     "properties": {"selector": _SELECTOR, "namespaceSelector": _NS_SELECTOR,
-                                    "endpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT}}},
+            "spec": {
+                "type": "object",
+                "required": ["selector", "endpoints"],
+                "additionalProperties": False,
+                "properties": {
+                    "selector": _SELECTOR,
+                    "namespaceSelector": _NS_SELECTOR,
+                    "endpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT},
+                },
+            },
         },
     },
     "PodMonitor": {
@@ -111,9 +144,16 @@ STRUCTURAL_SCHEMAS = {
         "properties": {
             "apiVersion": {"const": "monitoring.coreos.com/v1"},
             "metadata": _META,
-            "spec": {"type": "object", "required": ["selector", "podMetricsEndpoints"], "additionalProperties": False,
-                     "properties": {"selector": _SELECTOR, "namespaceSelector": _NS_SELECTOR,
-                                    "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT}}},
+            "spec": {
+                "type": "object",
+                "required": ["selector", "podMetricsEndpoints"],
+                "additionalProperties": False,
+                "properties": {
+                    "selector": _SELECTOR,
+                    "namespaceSelector": _NS_SELECTOR,
+                    "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT},
+                },
+            },
         },
     },
     "PrometheusRule": {
@@ -122,29 +162,64 @@ STRUCTURAL_SCHEMAS = {
         "properties": {
             "apiVersion": {"const": "monitoring.coreos.com/v1"},
             "metadata": _META,
-            "spec": {"type": "object", "required": ["groups"], "additionalProperties": False, "properties": {
-                "groups": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["name", "rules"], "additionalProperties": False,
-                    "properties": {"name": {"type": "string"}, "rules": {"type": "array", "minItems": 1, "items": {
-                        "type": "object", "required": ["alert", "expr"], "additionalProperties": False,
-                        "properties": {"alert": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
-                                       "expr": {"type": "string", "minLength": 1}, "for": _DURATION,
-                                       "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                                       "annotations": {"type": "object",
-                                                       "additionalProperties": {"type": "string"}}}}}}}}}},
+            "spec": {
+                "type": "object",
+                "required": ["groups"],
+                "additionalProperties": False,
+                "properties": {
+                    "groups": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "rules"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "name": {"type": "string"},
+                                "rules": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["alert", "expr"],
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "alert": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
+                                            "expr": {"type": "string", "minLength": 1},
+                                            "for": _DURATION,
+                                            "labels": {
+                                                "type": "object",
+                                                "additionalProperties": {"type": "string"},
+                                            },
+                                            "annotations": {
+                                                "type": "object",
+                                                "additionalProperties": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    }
+                },
+            },
         },
     },
     "ClusterKopfPeering": {
         "type": "object",
         "required": ["apiVersion", "metadata"],
-        "properties": {"apiVersion": {"const": "kopf.dev/v1"},
-                       "metadata": {"type": "object", "required": ["name"], "not": {"required": ["namespace"]}}},
+        "properties": {
+            "apiVersion": {"const": "kopf.dev/v1"},
+            "metadata": {"type": "object", "required": ["name"], "not": {"required": ["namespace"]}},
+        },
     },
     "KopfPeering": {
         "type": "object",
         "required": ["apiVersion", "metadata"],
-        "properties": {"apiVersion": {"const": "kopf.dev/v1"},
-                       "metadata": {"type": "object", "required": ["name", "namespace"]}},
+        "properties": {
+            "apiVersion": {"const": "kopf.dev/v1"},
+            "metadata": {"type": "object", "required": ["name", "namespace"]},
+        },
     },
 }
 
@@ -161,10 +236,14 @@ def _validate(obj: dict) -> None:
     try:
         kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
     except kubernetes_validate.ValidationError as e:
-        raise AssertionError(f"{where}: {str(e).splitlines()[0]} (Kubernetes {KUBE_VERSION} schema)") from None
+        raise AssertionError(
+            f"{where}: {str(e).splitlines()[0]} (Kubernetes {KUBE_VERSION} schema)"
+        ) from None
     except kubernetes_validate.SchemaNotFoundError:
-        raise AssertionError(f"{where}: {obj['apiVersion']} {kind} is not a Kubernetes {KUBE_VERSION} kind and "
-                             "has no structural schema in this test") from None
+        raise AssertionError(
+            f"{where}: {obj['apiVersion']} {kind} is not a Kubernetes {KUBE_VERSION} kind and "
+            "has no structural schema in this test"
+        ) from None
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +253,13 @@ def rendered(tmp_path_factory) -> dict[str, list[dict]]:
 
 
 def _rules(role: dict) -> set[tuple[str, str, str]]:
-    return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
-            for v in rule["verbs"]}
+    return {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
 
 
 def _expand(groups, resources, verbs) -> set[tuple[str, str, str]]:
@@ -204,7 +288,9 @@ def _container(objects: list[dict]) -> dict:
 def test_helm_lint(name, tmp_path):
     helm = find_tool("helm")
     values = write_values(tmp_path, name, VALUE_SETS[name])
-    proc = run([helm, "lint", "--strict", str(CHART), "--values", str(values), "--kube-version", KUBE_VERSION])
+    proc = run(
+        [helm, "lint", "--strict", str(CHART), "--values", str(values), "--kube-version", KUBE_VERSION]
+    )
     assert "1 chart(s) linted, 0 chart(s) failed" in proc.stdout
 
 
@@ -221,13 +307,22 @@ def test_every_rendered_object_validates(rendered, name):
 def test_validation_catches_a_broken_object():
     """The validators are not vacuous: a misspelled field in a core kind and a monitoring kind is reported."""
     with pytest.raises(AssertionError, match="containerPorts"):
-        bad = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-               "spec": {"containers": [{"name": "c", "image": "i", "containerPorts": []}]}}
+        bad = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "i", "containerPorts": []}]},
+        }
         _validate(bad)
     with pytest.raises(AssertionError, match="PodMonitor/x"):
-        _validate({"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
-                   "metadata": {"name": "x", "namespace": "n", "labels": {}},
-                   "spec": {"selector": {"matchLabels": {"a": "b"}}, "podMetricEndpoints": [{"port": "m"}]}})
+        _validate(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PodMonitor",
+                "metadata": {"name": "x", "namespace": "n", "labels": {}},
+                "spec": {"selector": {"matchLabels": {"a": "b"}}, "podMetricEndpoints": [{"port": "m"}]},
+            }
+        )
 
 
 def test_default_deployment_is_a_hardened_standalone_kopf_operator(rendered):
@@ -238,8 +333,12 @@ def test_default_deployment_is_a_hardened_standalone_kopf_operator(rendered):
     pod = deploy["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert c["command"] == ["kopf", "run"]
-    assert c["args"] == ["--module=grpo_operator.handlers", "--standalone", "--all-namespaces",
-                         f"--liveness=http://0.0.0.0:{OPERATOR_HEALTH_PORT}/healthz"]
+    assert c["args"] == [
+        "--module=grpo_operator.handlers",
+        "--standalone",
+        "--all-namespaces",
+        f"--liveness=http://0.0.0.0:{OPERATOR_HEALTH_PORT}/healthz",
+    ]
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"metrics": OPERATOR_METRICS_PORT, "health": OPERATOR_HEALTH_PORT}
@@ -272,7 +371,9 @@ def test_default_rbac_is_one_clusterrole_with_only_the_verbs_used(rendered):
     binding = one(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     sa = one(objects, "ServiceAccount")["metadata"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}
+    ]
     # Never: wildcards, reading all secrets, or managing CRDs.
     for g, r, v in _rules(role):
         assert "*" not in (g, r, v)
@@ -335,12 +436,19 @@ def test_monitoring_objects_carry_additional_labels_and_scrape_the_right_ports(r
     endpoint = pm["spec"]["podMetricsEndpoints"][0]
     assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
     meta_label = "__meta_kubernetes_pod_label_" + "".join(ch if ch.isalnum() else "_" for ch in LABEL_GRPOJOB)
-    assert {"action": "replace", "sourceLabels": [meta_label], "targetLabel": "grpojob"} in endpoint["relabelings"]
+    assert {"action": "replace", "sourceLabels": [meta_label], "targetLabel": "grpojob"} in endpoint[
+        "relabelings"
+    ]
     rule = one(objects, "PrometheusRule")
     alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
     assert {r["alert"] for r in alerts} == {
-        "GRPOTrainingStalled", "GRPOLossNaN", "GRPOKLDivergenceHigh", "GRPOResponseTruncationHigh",
-        "GRPOJobFailed", "GRPOOperatorReconcileErrors"}
+        "GRPOTrainingStalled",
+        "GRPOLossNaN",
+        "GRPOKLDivergenceHigh",
+        "GRPOResponseTruncationHigh",
+        "GRPOJobFailed",
+        "GRPOOperatorReconcileErrors",
+    }
     assert all(r["labels"]["team"] == "ml" and r["labels"]["severity"] for r in alerts)
     assert all("{{ $labels." in r["annotations"]["summary"] for r in alerts)
 
@@ -366,7 +474,8 @@ def test_peering_replaces_standalone_and_adds_kopf_rbac(rendered):
     assert one(rendered["peering"], "Deployment")["spec"]["replicas"] == 1
     role = one(rendered["peering"], "ClusterRole")
     assert _rules(role) - NAMESPACED_RULES - CRD_WATCH == _expand(
-        ["kopf.dev"], ["clusterkopfpeerings"], ["get", "list", "watch", "patch"])
+        ["kopf.dev"], ["clusterkopfpeerings"], ["get", "list", "watch", "patch"]
+    )
     peering = one(rendered["peering"], "ClusterKopfPeering")
     assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     crds = {o["metadata"]["name"] for o in by_kind(rendered["peering"], "CustomResourceDefinition")}
@@ -375,7 +484,8 @@ def test_peering_replaces_standalone_and_adds_kopf_rbac(rendered):
     ns_objects = rendered["peering-namespaced"]
     assert one(ns_objects, "KopfPeering")["metadata"]["namespace"] == "team-a"
     assert _rules(one(ns_objects, "Role")) - NAMESPACED_RULES == _expand(
-        ["kopf.dev"], ["kopfpeerings"], ["get", "list", "watch", "patch"])
+        ["kopf.dev"], ["kopfpeerings"], ["get", "list", "watch", "patch"]
+    )
     # Without peering there is no kopf.dev anywhere.
     assert not [o for o in rendered["default"] if o["kind"] in KOPF_KINDS]
     assert all(g != "kopf.dev" for g, _, _ in _rules(one(rendered["default"], "ClusterRole")))

@@ -50,7 +50,9 @@ def write_values(tmp_path: Path, name: str, values: dict) -> Path:
     return path
 
 
-def helm_template(values_file: Path | None = None, *, release: str = "grpo", namespace: str = "grpo-system") -> list[dict]:
+def helm_template(
+    values_file: Path | None = None, *, release: str = "grpo", namespace: str = "grpo-system"
+) -> list[dict]:
     """`helm template` the chart; returns the rendered objects (hooks included, empty documents dropped)."""
     helm = find_tool("helm")
     cmd = [helm, "template", release, str(CHART), "--namespace", namespace, "--kube-version", KUBE_VERSION]
