@@ -1,0 +1,1 @@
+"""The `grpo` command line (entry point: grpo_operator.cli.main:main)."""
