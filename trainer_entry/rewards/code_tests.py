@@ -1,0 +1,109 @@
+"""Code answers (``code``, ``code_generation``, APPS/CodeContests/TACO names): extract the program, parse the
+tests from ``ground_truth``, run them in the sandbox; score = fraction of tests passed.
+
+``ground_truth`` is one of:
+- JSON ``{"inputs": [stdin, ...], "outputs": [stdout, ...]}`` (a program reading stdin);
+- JSON ``{"fn_name": "f", "inputs": [[args], ...], "outputs": [return, ...]}`` (a function or
+  ``Solution().f``);
+- a string of Python ``assert`` lines (other top-level statements, e.g. imports, run first as setup).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+
+from trainer_entry.rewards import code_sandbox
+
+_FENCE_RE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_PYTHON_TAGS = {"python", "py", "python3", "py3"}
+
+
+def extract_code(response: str) -> str:
+    """The last fenced python block; else the last untagged fenced block; else the whole response.
+
+    An unterminated last fence (a response cut at the length limit) still yields its content.
+    """
+    blocks = _FENCE_RE.findall(response)
+    python_blocks = [body for tag, body in blocks if tag.lower() in _PYTHON_TAGS]
+    if python_blocks:
+        return python_blocks[-1]
+    untagged = [body for tag, body in blocks if not tag]
+    if untagged:
+        return untagged[-1]
+    return response
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    mode: str  # "stdio" | "call" | "assert"
+    tests: list
+    fn_name: str | None = None
+    setup: str = ""
+
+
+def _as_text(x) -> str:
+    return "\n".join(map(str, x)) if isinstance(x, list) else str(x)
+
+
+def _from_json(obj: dict) -> TestSpec:
+    inputs, outputs = obj.get("inputs"), obj.get("outputs")
+    if not isinstance(inputs, list) or not isinstance(outputs, list):
+        raise ValueError("code ground_truth JSON needs list fields 'inputs' and 'outputs'")
+    if len(inputs) != len(outputs):
+        raise ValueError(f"code ground_truth has {len(inputs)} inputs but {len(outputs)} outputs; they must pair up")
+    if not inputs:
+        raise ValueError("code ground_truth has no test cases ('inputs' is empty)")
+    fn_name = obj.get("fn_name")
+    if fn_name:
+        if not isinstance(fn_name, str) or not fn_name.isidentifier():
+            raise ValueError(f"code ground_truth 'fn_name' must be a Python identifier, got {fn_name!r}")
+        return TestSpec("call", [[i, o] for i, o in zip(inputs, outputs, strict=True)], fn_name)
+    return TestSpec("stdio", [[_as_text(i), _as_text(o)] for i, o in zip(inputs, outputs, strict=True)])
+
+
+def _from_asserts(source: str) -> TestSpec:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        raise ValueError(
+            f"code ground_truth is neither JSON test cases nor valid Python asserts: line {e.lineno}: {e.msg}"
+        ) from e
+    asserts = [ast.get_source_segment(source, node) for node in tree.body if isinstance(node, ast.Assert)]
+    setup = [ast.get_source_segment(source, node) for node in tree.body if not isinstance(node, ast.Assert)]
+    if not asserts:
+        raise ValueError("code ground_truth has no assert statements (expected lines like 'assert f(1) == 2')")
+    return TestSpec("assert", asserts, None, "\n".join(setup))
+
+
+def parse_tests(ground_truth) -> TestSpec:
+    if hasattr(ground_truth, "tolist"):  # numpy object arrays from parquet
+        ground_truth = ground_truth.tolist()
+    if isinstance(ground_truth, dict):
+        return _from_json(ground_truth)
+    if not isinstance(ground_truth, str):
+        raise ValueError(f"code ground_truth must be a JSON string, a dict or assert lines, got {type(ground_truth).__name__}")
+    text = ground_truth.strip()
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"code ground_truth looks like JSON but does not parse: {e}") from e
+        if not isinstance(obj, dict):
+            raise ValueError("code ground_truth JSON must be an object with 'inputs' and 'outputs'")
+        return _from_json(obj)
+    return _from_asserts(text)
+
+
+def score(
+    solution_str: str,
+    ground_truth,
+    timeout_s: float = code_sandbox.DEFAULT_TEST_TIMEOUT_S,
+    memory_mb: int = code_sandbox.DEFAULT_MEMORY_MB,
+) -> float:
+    spec = parse_tests(ground_truth)
+    code = extract_code(solution_str)
+    result = code_sandbox.run_tests(code, spec.mode, spec.tests, spec.fn_name, spec.setup, timeout_s, memory_mb)
+    return result.fraction
