@@ -140,12 +140,13 @@ def parse_data_arg(value: str, flag: str) -> tuple[dict[str, Any], str | None]:
         return {"path": value}, None
     if value.startswith(("http://", "https://", "s3://", "gs://")):
         return {"url": value}, None
-    for scheme, kind, keys in (("pvc://", "pvc", ("claimName", "path")), ("configmap://", "configMap",
-                                                                           ("name", "key"))):
+    forms = (("pvc://", "pvc", ("claimName", "path"), "CLAIM/PATH"),
+             ("configmap://", "configMap", ("name", "key"), "NAME/KEY"))
+    for scheme, kind, keys, shape in forms:
         if value.startswith(scheme):
             parts = value[len(scheme):].split("/", 1)
             if len(parts) != 2 or not all(parts):
-                raise UsageError(f"{flag} {value!r}: expected {scheme}{keys[0].upper()}/{keys[1].upper()}")
+                raise UsageError(f"{flag} {value!r}: expected {scheme}{shape}")
             return {kind: dict(zip(keys, parts, strict=True))}, None
     return {"path": value}, value
 
@@ -201,8 +202,8 @@ def build_request(argv: list[str], *, local_engine: str | None = None) -> TrainR
     if engine:
         spec["engine"] = engine
     embedded = args.local and engine == "trl"
-    if "model" not in spec:
-        spec["model"] = {"path": EMBEDDED_MODEL if embedded else DEFAULT_CLUSTER_MODEL}
+    if _lookup(spec, "model.path") is None:
+        _set(spec, "model.path", EMBEDDED_MODEL if embedded else DEFAULT_CLUSTER_MODEL)
     if engine == "trl" and _lookup(spec, "resources.gpusPerNode") is None:
         _set(spec, "resources.gpusPerNode", 0)  # TRL trains on CPU
 
