@@ -394,3 +394,25 @@ def test_rayjob_without_kueue_follows_spec_suspend():
     unqueued = {"metadata.labels": {}}
     assert children("multi-node.yaml", **unqueued)[-1]["spec"]["suspend"] is False
     assert children("multi-node.yaml", **unqueued, **{"spec.suspend": True})[-1]["spec"]["suspend"] is True
+
+
+def test_data_volumes_are_shared_per_configmap_and_per_claim():
+    same_cm = {"spec.data": {"train": {"configMap": {"name": "qa", "key": "train.json"}},
+                             "val": {"configMap": {"name": "qa", "key": "val.json"}}}}
+    pod = pod_specs(children("minimal.yaml", **same_cm)[-1])[0]
+    assert [v for v in pod["volumes"] if "configMap" in v and v["configMap"]["name"] == "qa"] == [
+        {"name": "data-0", "configMap": {"name": "qa"}}]
+    # val on the checkpoint claim: the /outputs volume is mounted a second time, read-only, under /data/<claim>
+    mixed = {"spec.data": {"train": {"configMap": {"name": "qa", "key": "train.json"}},
+                           "val": {"pvc": {"claimName": "ckpt", "path": "val.json"}}},
+             "spec.checkpoint": {"claimName": "ckpt"}}
+    pod = pod_specs(children("minimal.yaml", **mixed)[-1])[0]
+    ms = mounts(pod)
+    assert ms[pvc_mount_path("ckpt")] == {"name": "outputs", "mountPath": "/data/ckpt", "readOnly": True}
+    assert [v["name"] for v in pod["volumes"]] == ["config", "outputs", "data-0", "dshm"]
+    # two different claims: two data volumes with distinct names
+    two = {"spec.data": {"train": {"pvc": {"claimName": "a", "path": "t.json"}},
+                         "val": {"pvc": {"claimName": "b", "path": "v.json"}}}}
+    pod = pod_specs(children("minimal.yaml", **two)[-1])[0]
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {"data-0": "a", "data-1": "b"}
