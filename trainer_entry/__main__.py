@@ -1,0 +1,5 @@
+import sys
+
+from trainer_entry.main import main
+
+sys.exit(main())
