@@ -15,6 +15,7 @@ boundary against a determined attacker (use gVisor/a sandbox service for that).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -50,10 +51,8 @@ class SandboxResult:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     # Before wait(): the leader is at worst a zombie, so its pid (= the group id) cannot be reused yet.
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _parse_results(raw: bytes, total: int) -> int:

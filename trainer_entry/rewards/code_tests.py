@@ -53,7 +53,9 @@ def _from_json(obj: dict) -> TestSpec:
     if not isinstance(inputs, list) or not isinstance(outputs, list):
         raise ValueError("code ground_truth JSON needs list fields 'inputs' and 'outputs'")
     if len(inputs) != len(outputs):
-        raise ValueError(f"code ground_truth has {len(inputs)} inputs but {len(outputs)} outputs; they must pair up")
+        raise ValueError(
+            f"code ground_truth has {len(inputs)} inputs but {len(outputs)} outputs; they must pair up"
+        )
     if not inputs:
         raise ValueError("code ground_truth has no test cases ('inputs' is empty)")
     fn_name = obj.get("fn_name")
@@ -74,7 +76,9 @@ def _from_asserts(source: str) -> TestSpec:
     asserts = [ast.get_source_segment(source, node) for node in tree.body if isinstance(node, ast.Assert)]
     setup = [ast.get_source_segment(source, node) for node in tree.body if not isinstance(node, ast.Assert)]
     if not asserts:
-        raise ValueError("code ground_truth has no assert statements (expected lines like 'assert f(1) == 2')")
+        raise ValueError(
+            "code ground_truth has no assert statements (expected lines like 'assert f(1) == 2')"
+        )
     return TestSpec("assert", asserts, None, "\n".join(setup))
 
 
@@ -84,7 +88,9 @@ def parse_tests(ground_truth) -> TestSpec:
     if isinstance(ground_truth, dict):
         return _from_json(ground_truth)
     if not isinstance(ground_truth, str):
-        raise ValueError(f"code ground_truth must be a JSON string, a dict or assert lines, got {type(ground_truth).__name__}")
+        raise ValueError(
+            f"code ground_truth must be a JSON string, a dict or assert lines, got {type(ground_truth).__name__}"
+        )
     text = ground_truth.strip()
     if text.startswith("{"):
         try:
@@ -105,5 +111,7 @@ def score(
 ) -> float:
     spec = parse_tests(ground_truth)
     code = extract_code(solution_str)
-    result = code_sandbox.run_tests(code, spec.mode, spec.tests, spec.fn_name, spec.setup, timeout_s, memory_mb)
+    result = code_sandbox.run_tests(
+        code, spec.mode, spec.tests, spec.fn_name, spec.setup, timeout_s, memory_mb
+    )
     return result.fraction

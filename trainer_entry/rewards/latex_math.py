@@ -84,7 +84,9 @@ def _mv_parse(latex: str) -> tuple:
     # parsing_timeout=None: math-verify's signal-based timeout raises off the main thread; the caller holds
     # a deadline instead.
     return tuple(
-        parse("\\boxed{" + latex + "}", (LatexExtractionConfig(), ExprExtractionConfig()), parsing_timeout=None)
+        parse(
+            "\\boxed{" + latex + "}", (LatexExtractionConfig(), ExprExtractionConfig()), parsing_timeout=None
+        )
     )
 
 
@@ -144,7 +146,9 @@ def gold_answer(ground_truth) -> str:
     boxed = last_boxed(text) if "\\boxed" in text or "\\fbox" in text else None
     answer = boxed if boxed is not None else text
     if not answer.strip():
-        raise ValueError("ground_truth is empty; the math data source needs a LaTeX answer such as '\\frac{1}{2}'")
+        raise ValueError(
+            "ground_truth is empty; the math data source needs a LaTeX answer such as '\\frac{1}{2}'"
+        )
     return answer
 
 

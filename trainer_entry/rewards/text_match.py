@@ -22,7 +22,23 @@ _ANSWER_PHRASE_RE = re.compile(
     re.IGNORECASE,
 )
 _ARTICLES_RE = re.compile(r"\b(?:a|an|the)\b")
-_PUNCT = set(string.punctuation) | {"“", "”", "‘", "’", "。", "，", "！", "？", "：", "；", "、", "《", "》", "（", "）"}
+_PUNCT = set(string.punctuation) | {
+    "“",
+    "”",
+    "‘",
+    "’",
+    "。",
+    "，",
+    "！",
+    "？",
+    "：",
+    "；",
+    "、",
+    "《",
+    "》",
+    "（",
+    "）",
+}
 _PUNCT_TABLE = {ord(c): " " for c in _PUNCT}
 _TEX_TEXT_RE = re.compile(r"\\(?:text|textbf|mathrm)\s*\{([^{}]*)\}")
 
