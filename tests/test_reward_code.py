@@ -142,3 +142,16 @@ def _timed(fn):
     start = time.perf_counter()
     assert fn() == 1.0
     return time.perf_counter() - start
+
+
+def test_prime_call_format_json_lines():
+    """verl's PRIME/LiveCodeBench code data: args as one JSON value per line, outputs as JSON strings."""
+    truth = json.dumps(
+        {
+            "fn_name": "pair",
+            "inputs": ["1\n2", "3\n4", '"a"\n"b"'],
+            "outputs": ["[1, 2]", "[3, 4]", '["a", "b"]'],
+        }
+    )
+    assert compute_score("codecontests", "def pair(a, b):\n    return (a, b)", truth, **FAST) == 1.0
+    assert compute_score("codecontests", "def pair(a, b):\n    return (b, a)", truth, **FAST) == 0.0

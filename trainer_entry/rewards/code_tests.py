@@ -48,6 +48,34 @@ def _as_text(x) -> str:
     return "\n".join(map(str, x)) if isinstance(x, list) else str(x)
 
 
+def _json_or_raw(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _call_test(args, expected) -> list:
+    """[args, expected, expected alternatives...] for one call test.
+
+    ``args`` is a list of arguments, or (the PRIME/LiveCodeBench format verl's code data uses) a string with
+    one JSON value per line; an expected string is also tried JSON-decoded ("[1, 2]" -> [1, 2]).
+    """
+    if isinstance(args, str):
+        try:
+            args = [json.loads(line) for line in args.split("\n")] if args else []
+        except json.JSONDecodeError:
+            args = [args]  # a plain string argument
+    elif not isinstance(args, list):
+        args = [args]
+    test = [args, expected]
+    if isinstance(expected, str):
+        decoded = _json_or_raw(expected)
+        if decoded != expected:
+            test.append(decoded)
+    return test
+
+
 def _from_json(obj: dict) -> TestSpec:
     inputs, outputs = obj.get("inputs"), obj.get("outputs")
     if not isinstance(inputs, list) or not isinstance(outputs, list):
@@ -62,7 +90,7 @@ def _from_json(obj: dict) -> TestSpec:
     if fn_name:
         if not isinstance(fn_name, str) or not fn_name.isidentifier():
             raise ValueError(f"code ground_truth 'fn_name' must be a Python identifier, got {fn_name!r}")
-        return TestSpec("call", [[i, o] for i, o in zip(inputs, outputs, strict=True)], fn_name)
+        return TestSpec("call", [_call_test(i, o) for i, o in zip(inputs, outputs, strict=True)], fn_name)
     return TestSpec("stdio", [[_as_text(i), _as_text(o)] for i, o in zip(inputs, outputs, strict=True)])
 
 
