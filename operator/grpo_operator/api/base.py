@@ -32,7 +32,7 @@ class APIModel(BaseModel):
     def _run_rules(self):
         errors = [e for r in self.__rules__ if (e := r.error(self))]
         if errors:
-            raise ValueError("; ".join(errors))
+            raise ValueError("\n".join(errors))
         return self
 
     @classmethod

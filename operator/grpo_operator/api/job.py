@@ -97,7 +97,7 @@ def format_validation_error(err: ValidationError) -> list[str]:
         elif "got" not in msg and e["type"] not in ("value_error", "assertion_error"):
             msg += f" (got {e.get('input')!r})"
         # one model validator may report several broken rules at once: one line each
-        lines.extend(f"{path}: {part}" for part in msg.split("; "))
+        lines.extend(f"{path}: {part}" for part in msg.split("\n"))
     return lines
 
 

@@ -372,7 +372,7 @@ class GRPOJobSpec(APIModel):
             if reason:
                 errors.append(f"spec.overrides[{i}] ({item!r}): {key} cannot be overridden: {reason}")
         if errors:
-            raise ValueError("; ".join(errors))
+            raise ValueError("\n".join(errors))
         return overrides
 
 

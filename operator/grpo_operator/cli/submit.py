@@ -45,8 +45,12 @@ def inline_local_files(manifest: dict[str, Any], reward_file: str | None, data_f
 
 
 def connect(timeout_s: float = 3.0):
-    """(ApiClient, namespace) for the current kube context, or None when no cluster answers."""
+    """(ApiClient, namespace) for the current kube context, or None when no API server answers.
+
+    The probe lists GRPOJobs, so a cluster without the CRD (or without the rights) is a clear error here
+    rather than a failed create later."""
     from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
 
     try:
         config.load_kube_config()
@@ -60,7 +64,16 @@ def connect(timeout_s: float = 3.0):
             return None
     api = client.ApiClient()
     try:
-        client.VersionApi(api).get_code(_request_timeout=timeout_s)
+        client.CustomObjectsApi(api).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, limit=1, _request_timeout=timeout_s)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise UsageError(f"the cluster has no GRPOJob API ({PLURAL}.{GROUP}): install the operator first "
+                             "(helm install grpo-operator charts/grpo-operator; see README)") from None
+        if exc.status in (401, 403):
+            raise UsageError(f"the cluster refused to list GRPOJobs in namespace {namespace} "
+                             f"({exc.status} {exc.reason}); check your kube context's rights") from None
+        raise UsageError(f"the API server answered {exc.status} {exc.reason} when listing GRPOJobs") from None
     except Exception:
         return None
     return api, namespace
