@@ -16,11 +16,13 @@ import pytest
 import yaml
 
 from grpo_operator.constants import (
+    DEFAULT_TRAINER_IMAGE,
     GROUP,
     LABEL_GRPOJOB,
     OPERATOR_HEALTH_PORT,
     OPERATOR_METRICS_PORT,
     PLURAL,
+    TRAINER_IMAGE_ENV,
     TRAINER_METRICS_PORT,
 )
 from tests.tools import CHART, KUBE_VERSION, REPO, by_kind, find_tool, helm_template, one, run, write_values
@@ -344,7 +346,8 @@ def test_default_deployment_is_a_hardened_standalone_kopf_operator(rendered):
     assert ports == {"metrics": OPERATOR_METRICS_PORT, "health": OPERATOR_HEALTH_PORT}
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
     env = {e["name"]: e.get("value") for e in c["env"]}
-    assert env["GRPO_TRAINER_IMAGE"] == "ghcr.io/grpo-operator/grpo-trainer:0.1.0"
+    # The chart's default trainer image is the operator's built-in default.
+    assert env[TRAINER_IMAGE_ENV] == DEFAULT_TRAINER_IMAGE
     # Pod and container security context.
     psc, csc = pod["securityContext"], c["securityContext"]
     assert psc["runAsNonRoot"] is True and isinstance(psc["runAsUser"], int) and psc["runAsUser"] > 0
@@ -493,7 +496,7 @@ def test_peering_replaces_standalone_and_adds_kopf_rbac(rendered):
 
 def test_pinned_images_and_log_level(rendered):
     c = _container(rendered["pinned-images"])
-    assert c["image"] == "ghcr.io/grpo-operator/grpo-operator@sha256:" + "a" * 64
+    assert c["image"] == "ghcr.io/grpo-operator/operator@sha256:" + "a" * 64
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["GRPO_TRAINER_IMAGE"] == "registry.local/grpo-trainer:v9"
     assert c["args"][-1] == "--debug"

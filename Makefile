@@ -1,0 +1,17 @@
+# Developer shortcuts. The README has the full commands.
+.PHONY: tools kind-up kind-down chart-test
+
+# helm + kubectl into ./.tools/bin, prometheus + promtool from Debian
+tools:
+	bash scripts/install-tools.sh
+
+# kind cluster with the operator installed and examples/local-cpu.yaml applied (env: see scripts/kind-up.sh)
+kind-up:
+	bash scripts/kind-up.sh
+
+kind-down:
+	kind delete cluster --name $${CLUSTER:-grpo}
+
+# chart, alert rules and dashboard tests (real helm, promtool, prometheus)
+chart-test:
+	python -m pytest -q tests/test_helm_chart.py tests/test_prometheus_rules.py tests/test_dashboard_prometheus.py
