@@ -244,3 +244,21 @@ def test_too_few_cpus_for_ray(tmp_path):
     code, out = run.wait()
     assert code == c.EXIT_RAY_RESOURCES, out
     assert "verl needs at least 3 per GPU + 9 = 33" in out
+
+
+def test_embedded_parity_data_for_the_trl_engine(tmp_path):
+    import pyarrow.parquet as pq
+
+    spec = {
+        "engine": "trl",
+        "model": {"path": "embedded:tiny"},
+        "data": {"train": {"path": "embedded:parity"}},
+        "resources": {"gpusPerNode": 0},
+    }
+    run = Run(tmp_path, spec_extra=spec, args=["--dry-run"])
+    code, out = run.wait()
+    assert code == 0, out
+    data = run.outputs / "data" / "verl"
+    assert pq.read_metadata(data / "train.parquet").num_rows == 512
+    assert pq.read_metadata(data / "val.parquet").num_rows == 64
+    assert "WARNING" not in out  # the builtin classification reward scores the toy labels

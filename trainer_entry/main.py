@@ -109,12 +109,16 @@ def load_job(path: str | Path) -> GRPOJob:
 def fetch(source: DataSource, download_dir: Path, role: str) -> Path:
     """The local file for a data source: mounted ConfigMap/PVC, image path, URL download, or embedded toy data."""
     if source.path is not None and source.path.startswith(EMBEDDED_PREFIX):
-        name = source.path[len(EMBEDDED_PREFIX) :]
-        if name != "parity":
-            raise ConfigError(f"spec.data.{role}.path: unknown embedded data set {name!r} (known: parity)")
+        from trainer_entry import local_defaults as ld
         from trainer_entry.toy_data import write_toy_dataset
 
-        train, val = write_toy_dataset(download_dir / "embedded-parity")
+        if source.path != ld.EMBEDDED_DATA:
+            raise ConfigError(
+                f"spec.data.{role}.path: unknown embedded data set {source.path!r} (known: {ld.EMBEDDED_DATA})"
+            )
+        train, val = write_toy_dataset(
+            download_dir / "embedded-parity", ld.TOY_TRAIN_ROWS, ld.TOY_VAL_ROWS, ld.TOY_SEED
+        )
         return train if role == "train" else val
     path = Path(data_file_path(source))
     if source.url is not None:
