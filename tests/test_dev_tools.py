@@ -1,0 +1,60 @@
+"""The developer tooling around the chart: tool discovery (skip locally, fail in CI), the kind setup files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+import yaml
+
+from tests import tools
+from tests.tools import REPO, helm_template, one, run
+
+KIND_UP = REPO / "scripts" / "kind-up.sh"
+
+
+def test_missing_tool_skips_locally_and_fails_in_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(tools, "TOOLS_BIN", tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="install-tools.sh"):
+        tools.find_tool("helm")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        tools.find_tool("helm")
+    # Found in .tools/bin first.
+    fake = tmp_path / "helm"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert tools.find_tool("helm") == str(fake)
+
+
+def test_kind_config_is_a_kind_cluster():
+    config = yaml.safe_load((REPO / "kind-config.yaml").read_text())
+    assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    roles = [n["role"] for n in config["nodes"]]
+    assert roles.count("control-plane") == 1 and "worker" in roles
+    assert f"name: {config['name']}" in (REPO / "kind-config.yaml").read_text()
+    assert re.search(r'CLUSTER="\$\{CLUSTER:-' + config["name"] + r'\}"', KIND_UP.read_text())
+
+
+def test_kind_up_refers_to_files_and_objects_that_exist():
+    script = KIND_UP.read_text()
+    paths = re.findall(r"(?:-f|EXAMPLE-)\s*(images/\S+/Dockerfile|examples/[\w.-]+\.yaml)", script)
+    assert sorted(set(paths)) == [
+        "examples/local-cpu.yaml",
+        "images/operator/Dockerfile",
+        "images/trainer/Dockerfile",
+    ]
+    for path in paths:
+        assert (REPO / path).is_file(), f"kind-up.sh uses {path}, which does not exist"
+    assert (REPO / "examples" / "local-cpu.yaml").is_file()
+    # The rollout-status line names the Deployment the chart creates for release "grpo".
+    deployment = re.search(r"rollout status deployment/(\S+)", script).group(1)
+    assert one(helm_template(release="grpo"), "Deployment")["metadata"]["name"] == deployment
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (optional lint)")
+def test_shell_scripts_pass_shellcheck():
+    run(["shellcheck", str(KIND_UP), str(REPO / "scripts" / "install-tools.sh")])
