@@ -85,7 +85,11 @@ class Run:
         data.write_text(json.dumps(rows, ensure_ascii=False))
         (tmp_path / "fakeverl").mkdir(exist_ok=True)
         (tmp_path / "fakeverl" / "fake_main_ppo.py").write_text(textwrap.dedent(FAKE_MAIN_PPO))
-        spec = {"model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"}, "data": {"train": {"path": str(data)}}}
+        spec = {
+            "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"},
+            "data": {"train": {"path": str(data)}},
+            "training": {"batchSize": 2},
+        }
         spec.update(spec_extra or {})
         job = {"apiVersion": c.API_VERSION, "kind": c.KIND, "metadata": {"name": "t1"}, "spec": spec}
         config = tmp_path / "job.json"
@@ -159,7 +163,7 @@ def test_verl_run_end_to_end(tmp_path):
     assert m["grpo_reward_mean"] == pytest.approx(2 / 3)
     assert m["grpo_reward_std"] == pytest.approx(0.57735, abs=1e-4)  # within-group std of [1, 0, 1]
     assert m["grpo_kl_loss"] == 0.001
-    assert m["grpo_total_steps"] == 0  # 2 rows // batch 256 = 0 full batches: verl would train nothing
+    assert m["grpo_total_steps"] == 15  # 2 rows / batch 2 x 15 epochs (seed default)
     (tmp_path / "release").touch()
     code, out = run.wait()
     assert code == 0, out
@@ -262,3 +266,31 @@ def test_embedded_parity_data_for_the_trl_engine(tmp_path):
     assert pq.read_metadata(data / "train.parquet").num_rows == 512
     assert pq.read_metadata(data / "val.parquet").num_rows == 64
     assert "WARNING" not in out  # the builtin classification reward scores the toy labels
+
+
+def test_fewer_rows_than_batch_fails_fast(tmp_path):
+    run = Run(tmp_path, spec_extra={"training": {"batchSize": 256}})
+    code, out = run.wait()
+    assert code == c.EXIT_DATA_ERROR, out
+    assert "has 2 rows, fewer than spec.training.batchSize=256" in out
+
+
+def test_sigterm_before_the_engine_starts(tmp_path):
+    reward = tmp_path / "slow.py"
+    marker = tmp_path / "scoring"
+    reward.write_text(
+        "import time\n"
+        "def compute_score(data_source, solution_str, ground_truth, extra_info=None):\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    time.sleep(8)\n"
+        "    return 1.0\n"
+    )
+    run = Run(tmp_path, spec_extra={"reward": {"path": str(reward)}})
+    end = time.monotonic() + 30
+    while not marker.exists():
+        assert time.monotonic() < end and run.proc.poll() is None
+        time.sleep(0.05)
+    run.proc.send_signal(signal.SIGTERM)
+    code, out = run.wait(timeout=20)
+    assert code == c.EXIT_TERMINATED, out
+    assert "reason=signal SIGTERM" in run.tlog.read_text()

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 import urllib.request
@@ -57,6 +58,18 @@ VAL_SAMPLE_ROWS = 256  # validation rows taken from the training data when spec.
 
 class ConfigError(ValueError):
     exit_code = c.EXIT_CONFIG_ERROR
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGINT outside the supervised child (data prep, preflight, the in-process TRL engine).
+
+    A BaseException, so ordinary `except Exception` blocks in engine code do not swallow it; `finally` blocks
+    (e.g. a final checkpoint) still run, and main() exits 143 with a termination-log summary.
+    """
+
+
+def _terminate(signum, frame):
+    raise Terminated(signal.Signals(signum).name)
 
 
 @dataclass(frozen=True)
@@ -248,6 +261,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGINT)}
     exporter = None
     code, reason = 0, None
     paths = run_paths(args.outputs, attempt_id())
@@ -265,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         exporter.start(args.metrics_port, args.metrics_addr)
         rows = prepare_data(job, paths)
+        if spec.engine == "verl" and len(rows) < spec.training.batch_size:
+            raise DataError(
+                paths.train_parquet,
+                f"has {len(rows)} rows, fewer than spec.training.batchSize={spec.training.batch_size}: verl drops "
+                "the incomplete last batch and stops with 'Train dataloader is empty!'. Add rows or lower "
+                "training.batchSize",
+            )
         exporter.state.total_steps = float(planned_steps(len(rows), spec))
         user_reward = reward_file_path(spec.reward)
         report = run_preflight(user_reward, spec.reward.function_name, rows)
@@ -306,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         code, reason = c.EXIT_REWARD_ERROR, f"reward: {e}"
     except RayResourceError as e:
         code, reason = c.EXIT_RAY_RESOURCES, f"ray: {e}"
+    except Terminated as e:
+        code, reason = c.EXIT_TERMINATED, f"signal {e}"
     finally:
         if reason and code in (
             c.EXIT_CONFIG_ERROR,
@@ -323,4 +346,6 @@ def main(argv: list[str] | None = None) -> int:
         write_termination_log(
             format_summary(code, step, reward_mean, ckpt.path if ckpt else None, reason), args.termination_log
         )
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return code
