@@ -182,3 +182,19 @@ def test_group_reward_std():
     assert group_reward_std([("a", 1.0), ("a", 1.0), ("b", 0.0), ("b", 1.0)]) == pytest.approx(
         0.35355, abs=1e-5
     )
+
+
+def test_rollout_dumps_are_pruned(tmp_path):
+    from trainer_entry.exporter import RolloutStd
+
+    dump = tmp_path / "rollouts"
+    dump.mkdir()
+    for step in range(1, 31):
+        (dump / f"{step}.jsonl").write_text(json.dumps({"input": "p", "score": 1.0}) + "\n")
+    (dump / "notes.txt").write_text("kept")
+    reader = RolloutStd(dump, keep=20)
+    reader.request(30)
+    assert reader.poll() is None  # first look: size not yet known to be stable
+    assert reader.poll() is None  # one sample per prompt: no std, but the dump was read
+    assert sorted(int(p.stem) for p in dump.glob("*.jsonl")) == list(range(11, 31))
+    assert (dump / "notes.txt").exists()

@@ -26,11 +26,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grpo_operator.constants import TRAINER_METRICS_PORT
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from grpo_operator.constants import TRAINER_METRICS_PORT
 from trainer_entry.checkpoints import latest_checkpoint
 
 log = logging.getLogger(__name__)
@@ -151,12 +151,36 @@ def group_reward_std(samples: Iterable[tuple[str, float]]) -> float | None:
 
 
 class RolloutStd:
-    """Derive the within-group reward std from verl's rollout dumps (``<dir>/<step>.jsonl``)."""
+    """Derive the within-group reward std from verl's rollout dumps (``<dir>/<step>.jsonl``).
 
-    def __init__(self, rollout_dir: str | Path):
+    verl writes every sample's prompt, response and score there each step (megabytes per step for a real
+    batch), so dumps more than ``keep`` steps older than the newest one read are deleted.
+    """
+
+    def __init__(self, rollout_dir: str | Path, keep: int | None = 20):
         self.dir = Path(rollout_dir)
+        self.keep = keep
         self._pending: int | None = None
         self._last_size: int | None = None
+
+    def prune(self, newest: int) -> int:
+        """Delete dumps of steps <= newest - keep; returns how many were removed."""
+        if self.keep is None:
+            return 0
+        removed = 0
+        try:
+            entries = list(os.scandir(self.dir))
+        except OSError:
+            return 0
+        for entry in entries:
+            stem, dot, ext = entry.name.partition(".")
+            if dot and ext == "jsonl" and stem.isdigit() and int(stem) <= newest - self.keep:
+                try:
+                    os.unlink(entry.path)
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
 
     def request(self, step: int) -> None:
         self._pending, self._last_size = step, None
@@ -186,6 +210,7 @@ class RolloutStd:
                 if score is not None:
                     samples.append((str(rec.get("input")), score))
         step, self._pending = self._pending, None
+        self.prune(step)
         std = group_reward_std(samples)
         return None if std is None else (step, std)
 
