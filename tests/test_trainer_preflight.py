@@ -1,8 +1,8 @@
 import textwrap
 
 import pytest
-from grpo_operator.constants import EXIT_REWARD_ERROR
 
+from grpo_operator.constants import EXIT_REWARD_ERROR
 from trainer_entry.preflight import RewardError, load_reward_function, preflight, run_preflight
 
 
