@@ -1,0 +1,238 @@
+"""kopf handlers: thin glue between kopf and the pure modules (builders, reconcile, status_derive, progress).
+
+Run with: kopf run --standalone -A -m grpo_operator.handlers --liveness=http://0.0.0.0:8080/healthz
+
+- GRPOJob create/resume/update: one `sync(full=True)`: validate, check references, reconcile children, derive
+  and write the status, post Events for transitions.
+- Job/RayJob/pod events (server-side filtered by the `grpo.dev/grpojob` label): `sync(full=False)`, i.e.
+  status only; a deleted workload triggers a full sync (it is recreated unless the run finished or is suspended).
+- In-memory kopf indices of the children make lookups free; each sync still GETs the GRPOJob itself so that
+  transitions (and their Events) are decided against the stored status, once, even across restarts.
+- No finalizer is ever added (no deletion handlers, no kopf timers or daemons): deleting a GRPOJob works while
+  the operator is down and its children go through ownerReferences. The progress poller is a plain thread.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from . import events, metrics, reconcile, status_derive
+from .api import GRPOJobInvalid, parse_grpojob
+from .builders import build_children, default_image, kueue_queue
+from .constants import API_VERSION, GROUP, KIND, LABEL_GRPOJOB, MANAGED_BY, PLURAL, VERSION
+from .kube import Kube, load_api_client
+from .operator_config import OperatorConfig
+from .progress import ProgressPoller
+from .references import missing_references
+
+CONFIG = OperatorConfig.from_env()
+_state: dict[str, Any] = {}
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+OWNED = {LABEL_GRPOJOB: kopf.PRESENT}
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _kube() -> Kube:
+    if "kube" not in _state:
+        _state["kube"] = Kube(load_api_client(), CONFIG.api_timeout_s)
+    return _state["kube"]
+
+
+def _lock(namespace: str, name: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault((namespace, name), threading.Lock())
+
+
+# --- settings -------------------------------------------------------------------------------------------------
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"  # declared for clarity; no handler requires it
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.posting.level = logging.CRITICAL  # only the operator's explicit Events, not kopf's log lines
+    settings.posting.reporting_component = MANAGED_BY
+    settings.posting.event_name_prefix = "grpo-"
+    settings.watching.server_timeout = CONFIG.watch_server_timeout_s
+    settings.watching.client_timeout = CONFIG.watch_client_timeout_s
+    settings.execution.max_workers = CONFIG.workers
+    for selector in (("batch", "jobs"), ("ray.io", "rayjobs"), ("", "v1", "pods")):
+        settings.watching.label_selectors[selector] = LABEL_GRPOJOB  # only our children, server-side
+    kube = _kube()
+    metrics.serve(CONFIG.metrics_port)
+    _state["poller"] = ProgressPoller(
+        url_for=CONFIG.metrics_url, now=now, interval_s=CONFIG.progress_interval_s,
+        timeout_s=CONFIG.progress_timeout_s,
+        write=lambda ns, name, patch: kube.patch(API_VERSION, KIND, ns, name, {"status": patch}, "status"),
+    ).start()
+    logger.info("grpo-operator configured: %s", CONFIG)
+
+
+@kopf.on.cleanup()
+def stop_poller(**_: Any) -> None:
+    if "poller" in _state:
+        _state["poller"].stop()
+
+
+# --- indices of our children (filled from the watch streams, free to read) ----------------------------------
+
+
+def _slim(body: kopf.Body) -> dict[str, Any]:
+    meta = body.get("metadata", {})
+    keep = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "creationTimestamp",
+            "deletionTimestamp")
+    return {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
+            "metadata": {k: meta[k] for k in keep if k in meta},
+            "spec": {k: v for k, v in dict(body.get("spec", {})).items()
+                     if k in ("suspend", "ttlSecondsAfterFinished", "backoffLimit")},
+            "status": dict(body.get("status", {}))}
+
+
+@kopf.index("batch", "v1", "jobs", labels=OWNED)
+def grpo_jobs(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[LABEL_GRPOJOB]): _slim(body)}
+
+
+@kopf.index("ray.io", "v1", "rayjobs", labels=OWNED)
+def grpo_rayjobs(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[LABEL_GRPOJOB]): _slim(body)}
+
+
+@kopf.index("", "v1", "pods", labels=OWNED)
+def grpo_pods(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[LABEL_GRPOJOB]): _slim(body)}
+
+
+def _children(key: tuple[str, str], indices: dict[str, kopf.Index]) -> tuple[list[dict], list[dict]]:
+    workloads = list(indices["grpo_jobs"].get(key, [])) + list(indices["grpo_rayjobs"].get(key, []))
+    return workloads, list(indices["grpo_pods"].get(key, []))
+
+
+# --- the one reconcile ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    status: dict[str, Any]
+    observed: status_derive.Observed
+
+
+def _fetch_ref(kube: Kube, namespace: str):
+    return lambda kind, name: kube.get("v1", kind, namespace, name)
+
+
+def _pod_ip(pods: list[dict[str, Any]]) -> str | None:
+    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True):
+        status = pod.get("status") or {}
+        if status.get("phase") == "Running" and status.get("podIP"):
+            return status["podIP"]
+    return None
+
+
+def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], full: bool) -> SyncResult | None:
+    """Bring one GRPOJob's children (full=True) and status in line with what exists now. Idempotent."""
+    kube = _kube()
+    with _lock(namespace, name):
+        body = kube.get(API_VERSION, KIND, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        meta, spec, previous = body["metadata"], body.get("spec") or {}, body.get("status") or {}
+        uid = meta["uid"]
+        workloads = [w for w in workloads if reconcile.owned_by(w, uid)]
+        obs = status_derive.Observed(generation=meta.get("generation"), suspend=bool(spec.get("suspend")))
+        workload = next((w for w in workloads if not w["metadata"].get("deletionTimestamp")), None)
+        try:
+            job = parse_grpojob({k: body.get(k) for k in ("apiVersion", "kind", "metadata", "spec")},
+                                source=f"GRPOJob {namespace}/{name}")
+        except GRPOJobInvalid as e:
+            obs.spec_errors = e.errors
+        else:
+            obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
+            obs.missing_refs = missing_references(job, namespace, _fetch_ref(kube, namespace))
+            wire_spec = job.spec.to_wire()
+            if full and not obs.missing_refs:
+                desired = build_children(job, uid=uid, image=default_image(), namespace=namespace)
+                finished = bool(previous.get("completionTime")) and previous.get("phase") in ("Succeeded", "Failed")
+                plan = reconcile.plan(desired, workloads, spec=wire_spec, finished=finished)
+                workload = reconcile.apply(kube, plan, uid=uid)
+            obs.rejected_fields = reconcile.rejected_fields(workload, wire_spec)
+        obs.workload = workload
+        obs.pods = pods if workload is not None else []
+        children = {"configMap": f"{name}-config", **({"job": workload["metadata"]["name"]} if workload and
+                                                        workload.get("kind") == "Job" else {}),
+                    **({"rayJob": workload["metadata"]["name"]} if workload and workload.get("kind") == "RayJob"
+                       else {})}
+        if spec.get("reward", {}).get("inline"):
+            children["rewardConfigMap"] = f"{name}-reward"
+        status = status_derive.derive_status(obs, previous, now(), children)
+        if status_derive.status_changed(previous, status):
+            kube.patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
+            events.post(body, events.transition_events(previous, status))
+        metrics.set_phase(namespace, name, status["phase"])
+        if "poller" in _state:
+            _state["poller"].track(namespace, name, _pod_ip(obs.pods) if status["phase"] == "Running" else None)
+        return SyncResult(status, obs)
+
+
+# --- handlers -------------------------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile_grpojob(namespace: str, name: str, **kwargs: Any) -> None:
+    workloads, pods = _children((namespace, name), kwargs)
+    with metrics.observe("grpojob"):
+        try:
+            result = sync(namespace, name, workloads=workloads, pods=pods, full=True)
+        except reconcile.ChildConflict as e:
+            raise kopf.TemporaryError(str(e), delay=5) from None
+        if result is not None and result.observed.missing_refs:
+            # The status already says Failed (with an Event, once); retry slowly in case the object appears.
+            raise kopf.TemporaryError(result.status["message"], delay=CONFIG.missing_ref_retry_s)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, when=lambda type, **_: type == "DELETED")
+def grpojob_gone(namespace: str, name: str, **_: Any) -> None:
+    metrics.forget(namespace, name)
+    if "poller" in _state:
+        _state["poller"].forget(namespace, name)
+
+
+def _child_event(type: str | None, namespace: str, labels: dict[str, str], kwargs: dict[str, Any]) -> None:
+    owner = labels.get(LABEL_GRPOJOB)
+    if not owner:
+        return
+    workloads, pods = _children((namespace, owner), kwargs)
+    with metrics.observe("workload"):
+        try:
+            sync(namespace, owner, workloads=workloads, pods=pods, full=type == "DELETED")
+        except reconcile.ChildConflict as e:
+            raise kopf.TemporaryError(str(e), delay=5) from None
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
+def job_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
+    _child_event(type, namespace, labels, kwargs)
+
+
+@kopf.on.event("ray.io", "v1", "rayjobs", labels=OWNED)
+def rayjob_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
+    _child_event(type, namespace, labels, kwargs)
+
+
+@kopf.on.event("", "v1", "pods", labels=OWNED)
+def pod_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
+    _child_event(None if type == "DELETED" else type, namespace, labels, kwargs)

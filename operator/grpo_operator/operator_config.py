@@ -1,0 +1,51 @@
+"""The operator's own settings, read once from its environment (the Helm chart sets them; tests tune them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .constants import OPERATOR_METRICS_PORT, TRAINER_METRICS_PORT
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r}: expected a number of seconds") from None
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    metrics_port: int = OPERATOR_METRICS_PORT
+    # Where the progress poller reads a trainer pod's metrics; {pod_ip} and {port} are filled in.
+    progress_url: str = "http://{pod_ip}:{port}/metrics"
+    progress_interval_s: float = 30.0
+    progress_timeout_s: float = 2.0
+    missing_ref_retry_s: float = 60.0  # slow, idempotent retry while a referenced ConfigMap/Secret is missing
+    api_timeout_s: float = 30.0
+    workers: int = 16
+    watch_server_timeout_s: float = 600.0
+    watch_client_timeout_s: float = 660.0
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        return cls(
+            metrics_port=int(_env("GRPO_OPERATOR_METRICS_PORT", str(OPERATOR_METRICS_PORT))),
+            progress_url=_env("GRPO_PROGRESS_URL", cls.progress_url),
+            progress_interval_s=_float("GRPO_PROGRESS_INTERVAL", cls.progress_interval_s),
+            progress_timeout_s=_float("GRPO_PROGRESS_TIMEOUT", cls.progress_timeout_s),
+            missing_ref_retry_s=_float("GRPO_MISSING_REF_RETRY", cls.missing_ref_retry_s),
+            api_timeout_s=_float("GRPO_API_TIMEOUT", cls.api_timeout_s),
+            workers=int(_env("GRPO_OPERATOR_WORKERS", str(cls.workers))),
+            watch_server_timeout_s=_float("GRPO_WATCH_SERVER_TIMEOUT", cls.watch_server_timeout_s),
+            watch_client_timeout_s=_float("GRPO_WATCH_CLIENT_TIMEOUT", cls.watch_client_timeout_s),
+        )
+
+    def metrics_url(self, pod_ip: str) -> str:
+        return self.progress_url.format(pod_ip=pod_ip, port=TRAINER_METRICS_PORT)

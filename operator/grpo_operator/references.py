@@ -1,0 +1,76 @@
+"""Check that the ConfigMaps and Secrets a GRPOJob names exist (and hold the named keys) before running it.
+
+Without this, a typo in a ConfigMap name shows up much later as a pod stuck in ContainerCreating; with it,
+the GRPOJob fails at once with a condition that names the field, the object and the missing key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .api import GRPOJob
+
+
+@dataclass(frozen=True)
+class Ref:
+    kind: str  # ConfigMap | Secret
+    name: str
+    key: str | None
+    field: str  # where the spec names it
+    reason: str  # condition reason when it is missing
+
+
+def referenced_objects(job: GRPOJob) -> list[Ref]:
+    """Every required ConfigMap/Secret the trainer pod needs (optional refs are left out)."""
+    spec = job.spec
+    refs: list[Ref] = []
+    for part in ("train", "val"):
+        source = getattr(spec.data, part)
+        if source is not None and source.config_map is not None:
+            refs.append(Ref("ConfigMap", source.config_map.name, source.config_map.key,
+                            f"spec.data.{part}.configMap", "DataConfigMapNotFound"))
+    if spec.reward.config_map_ref is not None:
+        ref = spec.reward.config_map_ref
+        refs.append(Ref("ConfigMap", ref.name, ref.key, "spec.reward.configMapRef", "RewardConfigMapNotFound"))
+    for i, env in enumerate(spec.pod.env or []):
+        source = env.value_from
+        if source is None:
+            continue
+        if source.secret_key_ref is not None and not source.secret_key_ref.optional:
+            sel = source.secret_key_ref
+            refs.append(Ref("Secret", sel.name, sel.key, f"spec.pod.env[{i}].valueFrom.secretKeyRef",
+                            "SecretNotFound"))
+        if source.config_map_key_ref is not None and not source.config_map_key_ref.optional:
+            sel = source.config_map_key_ref
+            refs.append(Ref("ConfigMap", sel.name, sel.key, f"spec.pod.env[{i}].valueFrom.configMapKeyRef",
+                            "ConfigMapNotFound"))
+    for i, env_from in enumerate(spec.pod.env_from or []):
+        if env_from.secret_ref is not None and not env_from.secret_ref.optional:
+            refs.append(Ref("Secret", env_from.secret_ref.name, None, f"spec.pod.envFrom[{i}].secretRef",
+                            "SecretNotFound"))
+        if env_from.config_map_ref is not None and not env_from.config_map_ref.optional:
+            refs.append(Ref("ConfigMap", env_from.config_map_ref.name, None, f"spec.pod.envFrom[{i}].configMapRef",
+                            "ConfigMapNotFound"))
+    return refs
+
+
+def missing_references(job: GRPOJob, namespace: str,
+                       fetch: Callable[[str, str], dict[str, Any] | None]) -> list[tuple[str, str]]:
+    """(reason, message) for each reference that does not resolve; `fetch(kind, name)` returns the object."""
+    problems = []
+    cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for ref in referenced_objects(job):
+        if (ref.kind, ref.name) not in cache:
+            cache[(ref.kind, ref.name)] = fetch(ref.kind, ref.name)
+        obj = cache[(ref.kind, ref.name)]
+        if obj is None:
+            problems.append((ref.reason, f"{ref.field}: {ref.kind} {namespace}/{ref.name} not found "
+                                         f"(create it, or fix the name)"))
+            continue
+        keys = set(obj.get("data") or {}) | set(obj.get("binaryData") or {}) | set(obj.get("stringData") or {})
+        if ref.key is not None and ref.key not in keys:
+            problems.append((ref.reason, f"{ref.field}: {ref.kind} {namespace}/{ref.name} has no key {ref.key!r} "
+                                         f"(keys: {', '.join(sorted(keys)) or 'none'})"))
+    return problems
