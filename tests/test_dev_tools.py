@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 
@@ -58,3 +59,31 @@ def test_kind_up_refers_to_files_and_objects_that_exist():
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (optional lint)")
 def test_shell_scripts_pass_shellcheck():
     run(["shellcheck", str(KIND_UP), str(REPO / "scripts" / "install-tools.sh")])
+
+
+def _leaves(node, prefix=""):
+    if isinstance(node, dict) and node:
+        for k, v in node.items():
+            yield from _leaves(v, f"{prefix}.{k}" if prefix else k)
+    else:
+        yield prefix
+
+
+def test_chart_readme_values_table_is_current_and_complete():
+    spec = importlib.util.spec_from_file_location(
+        "chart_values_table", REPO / "scripts" / "chart_values_table.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    DEFAULT_VALUES, documented_keys, values_table = mod.DEFAULT_VALUES, mod.documented_keys, mod.values_table  # noqa: N806
+
+    readme = (REPO / "charts" / "grpo-operator" / "README.md").read_text()
+    table = readme.split("<!-- values-table:start -->\n")[1].split("<!-- values-table:end -->")[0]
+    assert table == values_table(), (
+        "charts/grpo-operator/README.md is stale: python scripts/chart_values_table.py"
+    )
+    documented = [k for k, _ in documented_keys(DEFAULT_VALUES.read_text())]
+    for leaf in _leaves(yaml.safe_load(DEFAULT_VALUES.read_text())):
+        assert any(leaf == k or leaf.startswith(k + ".") for k in documented), (
+            f"values.yaml: `{leaf}` has no `# --` doc"
+        )
