@@ -27,13 +27,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from grpo_operator import constants as c
 from grpo_operator.api import GRPOJob, GRPOJobInvalid, parse_grpojob
 from grpo_operator.api.spec import DataSource
 from grpo_operator.pod_paths import DOWNLOAD_DIR, data_file_path, reward_file_path
 from trainer_entry import ray_cluster
 from trainer_entry.checkpoints import latest_checkpoint
-from trainer_entry.data import DataError, convert, load_rows
+from trainer_entry.data import DataError, convert, load_rows, rows_to_table
 from trainer_entry.exporter import Exporter
 from trainer_entry.preflight import RewardError, run_preflight
 from trainer_entry.supervise import Supervisor, format_summary, write_termination_log
@@ -164,10 +166,6 @@ def prepare_data(job: GRPOJob, paths: RunPaths) -> list[dict]:
         convert(fetch(job.spec.data.train, download, "val"), paths.val_parquet, split="test")
     else:
         sample = random.Random(0).sample(rows, min(VAL_SAMPLE_ROWS, len(rows)))
-        import pyarrow.parquet as pq
-
-        from trainer_entry.data import rows_to_table
-
         pq.write_table(rows_to_table(sample), paths.val_parquet)
     return rows
 
@@ -184,13 +182,16 @@ def loud(message: str) -> None:
     print(f"\n{bar}\nWARNING: {message}\n{bar}\n", file=sys.stderr, flush=True)
 
 
+def verl_overrides(job: GRPOJob, paths: RunPaths, reward: Path) -> list[str]:
+    verl_paths = VerlPaths(
+        paths.train_parquet, paths.val_parquet, reward, paths.checkpoint_dir, paths.rollout_dir
+    )
+    return build_overrides(job.spec, verl_paths, experiment_name=job.metadata.name or "grpojob")
+
+
 def run_verl(job: GRPOJob, paths: RunPaths, reward: Path, args: argparse.Namespace) -> int:
     spec = job.spec
-    overrides = build_overrides(
-        spec,
-        VerlPaths(paths.train_parquet, paths.val_parquet, reward, paths.checkpoint_dir, paths.rollout_dir),
-        experiment_name=job.metadata.name or "grpojob",
-    )
+    overrides = verl_overrides(job, paths, reward)
     compose_verl_config(overrides)  # Hydra's own error in a second, before Ray and the model load
     if os.environ.get("RAY_ADDRESS"):
         gpus = spec.resources.nodes * spec.resources.gpus_per_node
@@ -298,17 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             loud(warning)
         if args.dry_run:
             if spec.engine == "verl":
-                reward = Path(user_reward) if user_reward else builtin_reward_file()
-                overrides = build_overrides(
-                    spec,
-                    VerlPaths(
-                        paths.train_parquet,
-                        paths.val_parquet,
-                        reward,
-                        paths.checkpoint_dir,
-                        paths.rollout_dir,
-                    ),
-                    experiment_name=job.metadata.name or "grpojob",
+                overrides = verl_overrides(
+                    job, paths, Path(user_reward) if user_reward else builtin_reward_file()
                 )
                 compose_verl_config(overrides)
                 print(json.dumps(main_ppo_command(overrides)))
