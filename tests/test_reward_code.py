@@ -155,3 +155,12 @@ def test_prime_call_format_json_lines():
     )
     assert compute_score("codecontests", "def pair(a, b):\n    return (a, b)", truth, **FAST) == 1.0
     assert compute_score("codecontests", "def pair(a, b):\n    return (b, a)", truth, **FAST) == 0.0
+
+
+def test_first_timeout_ends_the_run():
+    code = "n = int(input())\nwhile n == 1:\n    pass\nprint(n)"
+    start = time.perf_counter()
+    result = run_tests(code, "stdio", [["0", "0"], ["1", "1"], ["2", "2"], ["3", "3"]], test_timeout_s=0.5)
+    elapsed = time.perf_counter() - start
+    assert (result.passed, result.timed_out) == (1, False)
+    assert elapsed < 1.5, f"took {elapsed:.2f} s: tests kept running after the first timeout"

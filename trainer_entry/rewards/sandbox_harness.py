@@ -14,7 +14,8 @@ to an unprivileged uid (so the code cannot signal the trainer or write its files
 Test kinds: ``stdio`` (tests are ``[stdin, expected_stdout]`` pairs; the program runs as ``__main__`` once per
 test with that stdin on ``sys.stdin`` and fd 0), ``call`` (tests are ``[args, expected_return, alternatives...]``; the code is
 run once, then ``fn_name`` or ``Solution().fn_name`` is called per test), ``assert`` (tests are Python
-statements run after the code and ``setup``). Each test has its own ``test_timeout_s`` (an interval timer).
+statements run after the code and ``setup``). Each test has its own ``test_timeout_s`` (an interval timer);
+the first test that times out ends the run, the tests after it count as failed.
 """
 
 import builtins
@@ -216,7 +217,12 @@ def main():
             else:
                 _timed(lambda t=test: exec(t, namespace), timeout)
                 ok = True
-        except BaseException:  # noqa: BLE001 - a failing, timed-out or exiting test is a failed test
+        except _TestTimeout:
+            # The first test that runs out of time ends the run: a program that loops on one input almost
+            # always loops on the next, and each would cost a full timeout. Unreported tests count as failed.
+            report(i, False)
+            return
+        except BaseException:  # noqa: BLE001 - a failing or exiting test is a failed test
             ok = False
         report(i, ok)
 
