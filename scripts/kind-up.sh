@@ -88,10 +88,21 @@ if [[ "$MONITORING" == "1" ]]; then
   log "installing kube-prometheus-stack (release kps, namespace monitoring)"
   helm repo add prometheus-community https://prometheus-community.github.io/helm-charts >/dev/null
   helm repo update prometheus-community >/dev/null
+  # kube_pod_labels with the grpo.dev/grpojob label: the dashboard's GPU panels use it for Ray worker pods.
+  KPS_VALUES="$(mktemp)"
+  cat >"$KPS_VALUES" <<'YAML'
+grafana:
+  sidecar:
+    dashboards:
+      enabled: true
+      searchNamespace: ALL
+kube-state-metrics:
+  metricLabelsAllowlist:
+    - pods=[grpo.dev/grpojob]
+YAML
   "${HELM[@]}" upgrade --install kps prometheus-community/kube-prometheus-stack \
-    --namespace monitoring --create-namespace --wait --timeout 10m \
-    --set grafana.sidecar.dashboards.enabled=true \
-    --set grafana.sidecar.dashboards.searchNamespace=ALL
+    --namespace monitoring --create-namespace --wait --timeout 10m --values "$KPS_VALUES"
+  rm -f "$KPS_VALUES"
   CHART_ARGS+=(
     --set monitoring.additionalLabels.release=kps
     --set monitoring.serviceMonitor.enabled=true

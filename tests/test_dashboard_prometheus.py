@@ -8,7 +8,9 @@ assumptions. A real Prometheus (Debian package) scrapes
     own PodMonitor relabelings (read from the rendered chart), which produce the `grpojob` label;
   - a static textfile endpoint served by this test with DCGM exporter metrics. These GPU metrics are
     SYNTHETIC (no GPU here): names and labels as dcgm-exporter emits them with Kubernetes pod mapping,
-    scraped with honor_labels as the GPU operator's ServiceMonitor does.
+    scraped with honor_labels as the GPU operator's ServiceMonitor does;
+  - a static textfile endpoint with kube-state-metrics' kube_pod_labels (also synthetic), which ties a Ray
+    worker pod (no exporter, so no PodMonitor target) to its GRPOJob for the GPU panels.
 Each panel's queries, with the dashboard variables substituted, must return data through the HTTP API, and
 the values must belong to the selected GRPOJob.
 """
@@ -35,6 +37,12 @@ DASHBOARD = CHART / "files" / "dashboards" / "grpo-training.json"
 NAMESPACE, GRPOJOB, POD = "ml-team", "math-reasoning", "math-reasoning-trainer-x7k2p"
 OTHER_NAMESPACE, OTHER_GRPOJOB, OTHER_POD = "research", "code-gen", "code-gen-trainer-q9w8e"
 TOTAL_STEPS = 30
+# A Ray worker pod of our job: it runs no exporter (no PodMonitor target) but uses GPUs; kube-state-metrics'
+# kube_pod_labels (with the grpo.dev/grpojob label allowlisted) ties it to the GRPOJob.
+WORKER_POD, OTHER_WORKER_POD = (
+    "math-reasoning-raycluster-8kq2n-worker-gpu-t5x4z",
+    "code-gen-raycluster-w2-worker-a",
+)
 
 
 def verl_line(step: int, scale: float) -> dict:
@@ -101,11 +109,18 @@ def dcgm_text() -> str:
         ("0", "GPU-1f0e2c3a-0000-4000-8000-000000000000", POD, NAMESPACE),
         ("1", "GPU-1f0e2c3a-0000-4000-8000-000000000001", POD, NAMESPACE),
         ("2", "GPU-1f0e2c3a-0000-4000-8000-000000000002", OTHER_POD, OTHER_NAMESPACE),
+        ("3", "GPU-1f0e2c3a-0000-4000-8000-000000000003", WORKER_POD, NAMESPACE),
+        ("4", "GPU-1f0e2c3a-0000-4000-8000-000000000004", OTHER_WORKER_POD, OTHER_NAMESPACE),
     ]
     metrics = [
-        ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", [87, 91, 12]),
-        ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", [71234, 70011, 1024]),
-        ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", [612.5, 598.25, 88.0]),
+        ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", [87, 91, 12, 77, 5]),
+        (
+            "DCGM_FI_DEV_FB_USED",
+            "gauge",
+            "Framebuffer memory used (in MiB).",
+            [71234, 70011, 1024, 65000, 900],
+        ),
+        ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", [612.5, 598.25, 88.0, 550.0, 70.0]),
     ]
     for name, kind, help_, values in metrics:
         lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
@@ -119,8 +134,25 @@ def dcgm_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-class _DCGMHandler(BaseHTTPRequestHandler):
-    body = dcgm_text().encode()
+def kube_state_metrics_text() -> str:
+    """kube-state-metrics' kube_pod_labels with `--metric-labels-allowlist=pods=[grpo.dev/grpojob]`."""
+    lines = [
+        "# HELP kube_pod_labels Kubernetes labels converted to Prometheus labels.",
+        "# TYPE kube_pod_labels gauge",
+    ]
+    for ns, pod, job in [
+        (NAMESPACE, WORKER_POD, GRPOJOB),
+        (NAMESPACE, POD, GRPOJOB),
+        (OTHER_NAMESPACE, OTHER_WORKER_POD, OTHER_GRPOJOB),
+    ]:
+        lines.append(
+            f'kube_pod_labels{{namespace="{ns}",pod="{pod}",uid="u-{pod}",label_grpo_dev_grpojob="{job}"}} 1'
+        )
+    return "\n".join(lines) + "\n"
+
+
+class _TextHandler(BaseHTTPRequestHandler):
+    body = b""
 
     def do_GET(self):  # noqa: N802 (http.server API)
         self.send_response(200)
@@ -196,8 +228,14 @@ def prometheus(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prom")
     ours = start_exporter(tmp / "ours", scale=1.0, steps=3)
     other = start_exporter(tmp / "other", scale=2.0, steps=5)
-    dcgm = ThreadingHTTPServer(("127.0.0.1", 0), _DCGMHandler)
-    threading.Thread(target=dcgm.serve_forever, daemon=True).start()
+    dcgm = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("DCGM", (_TextHandler,), {"body": dcgm_text().encode()})
+    )
+    ksm = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("KSM", (_TextHandler,), {"body": kube_state_metrics_text().encode()})
+    )
+    for server in (dcgm, ksm):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
@@ -213,6 +251,11 @@ def prometheus(tmp_path_factory):
                 "job_name": "gpu-operator/nvidia-dcgm-exporter",
                 "honor_labels": True,
                 "static_configs": [{"targets": [f"127.0.0.1:{dcgm.server_address[1]}"]}],
+            },
+            {
+                "job_name": "kube-state-metrics",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"127.0.0.1:{ksm.server_address[1]}"]}],
             },
         ],
     }
@@ -263,6 +306,7 @@ def prometheus(tmp_path_factory):
             proc.kill()
         log.close()
         dcgm.shutdown()
+        ksm.shutdown()
         ours.stop()
         other.stop()
 
@@ -315,7 +359,7 @@ def test_every_panel_query_returns_data_for_the_selected_grpojob(prometheus):
             labels = sample["metric"]
             assert labels.get("namespace", NAMESPACE) == NAMESPACE, (panel["title"], labels)
             assert labels.get("grpojob", GRPOJOB) == GRPOJOB, (panel["title"], labels)
-            assert labels.get("pod", POD) == POD, (panel["title"], labels)
+            assert labels.get("pod", POD) in (POD, WORKER_POD), (panel["title"], labels)
         # Range queries (what Grafana runs for time series panels) return data too.
         now = time.time()
         data = prometheus.get("/api/v1/query_range", query=expr, start=now - 20, end=now, step=1)
@@ -351,11 +395,13 @@ def test_panel_values_are_the_selected_jobs_values(prometheus):
     assert [v for _, v in _value(prometheus, d, "Throughput")] == [pytest.approx(200_000 / 40)]
     (age,) = _value(prometheus, d, "Last checkpoint age")
     assert 0 <= age[1] < 300
-    # GPU panels: only the two GPUs of the selected job's pod, not the other job's GPU.
+    # GPU panels: the GPUs of the selected job's trainer pod and its Ray worker, not the other job's GPUs.
     util = _value(prometheus, d, "GPU utilisation")
-    assert sorted((m["pod"], m["gpu"], v) for m, v in util) == [(POD, "0", 87.0), (POD, "1", 91.0)]
+    assert sorted((m["pod"], m["gpu"], v) for m, v in util) == sorted(
+        [(POD, "0", 87.0), (POD, "1", 91.0), (WORKER_POD, "3", 77.0)]
+    )
     power = _value(prometheus, d, "GPU power")
-    assert sorted(v for _, v in power) == [598.25, 612.5]
+    assert sorted(v for _, v in power) == [550.0, 598.25, 612.5]
 
 
 def test_substitute_rejects_unknown_variables():
