@@ -236,6 +236,14 @@ def prometheus(tmp_path_factory):
     )
     for server in (dcgm, ksm):
         threading.Thread(target=server.serve_forever, daemon=True).start()
+    # The real operator metrics module: our job is Running, the other one Failed.
+    from prometheus_client import REGISTRY, start_http_server
+
+    from grpo_operator import metrics as operator_metrics
+
+    operator_metrics.set_phase(NAMESPACE, GRPOJOB, "Running")
+    operator_metrics.set_phase(OTHER_NAMESPACE, OTHER_GRPOJOB, "Failed")
+    operator_server, _ = start_http_server(0, addr="127.0.0.1", registry=REGISTRY)
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
@@ -251,6 +259,15 @@ def prometheus(tmp_path_factory):
                 "job_name": "gpu-operator/nvidia-dcgm-exporter",
                 "honor_labels": True,
                 "static_configs": [{"targets": [f"127.0.0.1:{dcgm.server_address[1]}"]}],
+            },
+            {  # as the chart's ServiceMonitor target: labels of the operator pod, not of the GRPOJob
+                "job_name": "serviceMonitor/grpo-system/grpo-grpo-operator/0",
+                "static_configs": [
+                    {
+                        "targets": [f"127.0.0.1:{operator_server.server_port}"],
+                        "labels": {"namespace": "grpo-system", "pod": "grpo-grpo-operator-5d9c7-abcde"},
+                    }
+                ],
             },
             {
                 "job_name": "kube-state-metrics",
@@ -281,14 +298,18 @@ def prometheus(tmp_path_factory):
             "grpo_reward_std",
             "grpo_last_checkpoint_timestamp_seconds",
             "DCGM_FI_DEV_GPU_UTIL",
+            "kube_pod_labels",
         ]
+        needed_once = ["grpo_operator_grpojob_phase"]
         while True:
             if proc.poll() is not None:
                 raise AssertionError(
                     f"prometheus exited {proc.returncode}:\n{(tmp / 'prometheus.log').read_text()}"
                 )
             try:
-                if all(len(prom.query(f"count by (namespace) ({m})")) == 2 for m in needed):
+                if all(len(prom.query(f"count by (namespace) ({m})")) == 2 for m in needed) and all(
+                    prom.query(m) for m in needed_once
+                ):
                     break
             except OSError:
                 pass
@@ -307,6 +328,10 @@ def prometheus(tmp_path_factory):
         log.close()
         dcgm.shutdown()
         ksm.shutdown()
+        operator_server.shutdown()
+        operator_server.server_close()
+        operator_metrics.forget(NAMESPACE, GRPOJOB)
+        operator_metrics.forget(OTHER_NAMESPACE, OTHER_GRPOJOB)
         ours.stop()
         other.stop()
 
@@ -360,6 +385,7 @@ def test_every_panel_query_returns_data_for_the_selected_grpojob(prometheus):
             assert labels.get("namespace", NAMESPACE) == NAMESPACE, (panel["title"], labels)
             assert labels.get("grpojob", GRPOJOB) == GRPOJOB, (panel["title"], labels)
             assert labels.get("pod", POD) in (POD, WORKER_POD), (panel["title"], labels)
+            assert labels.get("grpojob_namespace", NAMESPACE) == NAMESPACE, (panel["title"], labels)
         # Range queries (what Grafana runs for time series panels) return data too.
         now = time.time()
         data = prometheus.get("/api/v1/query_range", query=expr, start=now - 20, end=now, step=1)
@@ -382,6 +408,7 @@ def _value(
 
 def test_panel_values_are_the_selected_jobs_values(prometheus):
     d = json.loads(DASHBOARD.read_text())
+    assert _value(prometheus, d, "Phase") == [({"phase": "Running"}, 1.0)]
     assert _value(prometheus, d, "Step progress") == [({}, pytest.approx(3 / TOTAL_STEPS))]
     assert [v for _, v in _value(prometheus, d, "Global step")] == [3.0]
     assert [v for _, v in _value(prometheus, d, "Reward mean / std", "mean")] == [pytest.approx(0.75)]
