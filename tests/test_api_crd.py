@@ -13,7 +13,7 @@ CRD_FILE = REPO / "crds" / "grpojob.yaml"
 
 def test_committed_crd_matches_the_models():
     assert CRD_FILE.read_text() == render_crd_yaml(), (
-        "crds/grpojob.yaml is stale: run `python -m grpo_operator.api.crd > crds/grpojob.yaml`")
+        "crds/grpojob.yaml is stale: run `python -m grpo_operator.api.crd --write`")
 
 
 def test_crd_object_is_valid_for_kubernetes():

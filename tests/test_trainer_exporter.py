@@ -198,3 +198,18 @@ def test_rollout_dumps_are_pruned(tmp_path):
     assert reader.poll() is None  # one sample per prompt: no std, but the dump was read
     assert sorted(int(p.stem) for p in dump.glob("*.jsonl")) == list(range(11, 31))
     assert (dump / "notes.txt").exists()
+
+
+def test_nan_loss_is_exported_as_nan_not_the_last_good_value(tmp_path, exporter):
+    import math
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(verl_line(1))
+    wait_for(lambda: scrape(exporter.port).get("grpo_global_step") == 1)
+    assert scrape(exporter.port)["grpo_policy_loss"] == -0.02
+    with open(path, "a") as fh:  # the run diverges: verl logs the loss as null (orjson's NaN)
+        fh.write(verl_line(2, **{"actor/pg_loss": None, "actor/kl_loss": float("nan")}))
+    wait_for(lambda: scrape(exporter.port).get("grpo_global_step") == 2)
+    metrics = scrape(exporter.port)
+    assert math.isnan(metrics["grpo_policy_loss"]) and math.isnan(metrics["grpo_kl_loss"])
+    assert metrics["grpo_entropy"] == 1.5  # numbers logged beside it are unaffected

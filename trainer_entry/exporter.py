@@ -70,6 +70,17 @@ def _number(value) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _gauge_value(value) -> float | None:
+    """A logged metric as a gauge value. verl writes a NaN/Inf loss as null (or NaN): that is exported as
+    NaN, not dropped, so a diverged run shows NaN (and the GRPOLossNaN alert fires) instead of the last good
+    value. Non-numbers (strings, booleans) are skipped."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
 class JsonlTailer:
     """Incrementally read complete JSON lines appended to a file.
 
@@ -238,7 +249,7 @@ class TrainerState:
         step = _number(record.get("step"))
         with self.lock:
             for key, value in data.items():
-                number = _number(value)
+                number = _gauge_value(value)
                 if number is None:
                     continue
                 if key.startswith(VAL_PREFIX):

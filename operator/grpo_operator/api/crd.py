@@ -1,7 +1,7 @@
 """Generate the GRPOJob CustomResourceDefinition from the pydantic models.
 
-`python -m grpo_operator.api.crd > crds/grpojob.yaml` writes the checked-in CRD; a test fails when the two
-differ. The pydantic JSON schema is turned into a Kubernetes *structural* schema: $refs inlined, Optional[X]
+`python -m grpo_operator.api.crd --write` writes the checked-in CRD (and the Helm chart's copy); a test fails
+when they differ from the models. The pydantic JSON schema is turned into a Kubernetes *structural* schema: $refs inlined, Optional[X]
 collapsed to X (nulls are pruned by the API server), `title` dropped, numeric exclusive bounds in OpenAPI v3.0
 form, free-form maps marked `x-kubernetes-preserve-unknown-fields`, and nested groups (default_factory) defaulted
 to `{}` so their own defaults (and the CEL rules that read them) always apply.
@@ -149,7 +149,19 @@ def render_crd_yaml() -> str:
     return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
 
 
-def main() -> None:
+# Every checked-in copy of the CRD (the Helm chart templates its copy); tests keep them identical.
+CRD_COPIES = ("crds/grpojob.yaml", "charts/grpo-operator/files/crd.yaml")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the CRD; `--write` updates every checked-in copy (run from the repository root)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--write"]:
+        from pathlib import Path
+
+        for copy in CRD_COPIES:
+            Path(copy).write_text(render_crd_yaml())
+        return
     sys.stdout.write(render_crd_yaml())
 
 
