@@ -164,3 +164,11 @@ def test_first_timeout_ends_the_run():
     elapsed = time.perf_counter() - start
     assert (result.passed, result.timed_out) == (1, False)
     assert elapsed < 1.5, f"took {elapsed:.2f} s: tests kept running after the first timeout"
+
+
+def test_child_leads_its_own_session_and_drops_root():
+    checks = ["import os", "assert os.getsid(0) == os.getpid() == os.getpgid(0)"]
+    if os.geteuid() == 0:
+        checks.append("assert os.geteuid() != 0 and os.getegid() != 0 and os.getgroups() == []")
+    result = run_tests("pass", "assert", checks, test_timeout_s=1)
+    assert result.passed == len(checks)

@@ -4,7 +4,8 @@ One child process per response (all its tests inside it, see ``sandbox_harness``
 ``python -I -S -B`` (isolated: no site-packages, no PYTHON* variables, no user site), with:
 - a fresh empty temporary working directory, removed afterwards;
 - a minimal environment (no tokens or other secrets from the trainer's environment), no inherited fds;
-- its own session and process group, SIGKILLed as a whole when done or when the wall-clock limit passes;
+- its own session and process group (made by the harness), SIGKILLed as a whole when done or when the
+  wall-clock limit passes;
 - RLIMIT_AS / RLIMIT_CPU / RLIMIT_FSIZE / RLIMIT_NPROC=0 set by the harness before the code runs, and, when
   the trainer runs as root (the default in GPU images), a drop to uid/gid 65534 (nobody), so the code
   cannot signal the trainer or touch its files.
@@ -50,9 +51,17 @@ class SandboxResult:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    # Before wait(): the leader is at worst a zombie, so its pid (= the group id) cannot be reused yet.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    """SIGKILL the child's process group (the harness calls setsid first thing), or the child if it has none yet.
+
+    Called before wait(): the leader is at worst a zombie, so its pid (= the group id) cannot be reused yet.
+    """
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # no group with that id: the child has not reached setsid
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    except PermissionError:
+        pass
 
 
 def _parse_results(raw: bytes, total: int) -> int:
@@ -109,7 +118,6 @@ def run_tests(
         cwd=workdir,
         env=env,
         close_fds=True,
-        start_new_session=True,
     )
     try:
         try:

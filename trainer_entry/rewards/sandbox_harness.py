@@ -177,6 +177,10 @@ def _timed(fn, seconds):
 
 
 def main():
+    # Own session and process group first, so the parent can kill everything the code starts with one
+    # killpg. (The parent does not ask Popen for start_new_session: that turns off vfork, and forking a
+    # multi-GB trainer process costs more than this whole sandbox run.)
+    os.setsid()
     payload = marshal.loads(sys.stdin.buffer.read())
     results = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_RDWR)
