@@ -227,11 +227,11 @@ def test_job_runs_the_trainer_with_gpus_shm_and_read_only_inputs():
 
 
 def test_configmap_data_is_mounted_under_data_dir():
-    pod = pod_specs(children("minimal.yaml")[-1])[0]
+    pod = pod_specs(children("configmap-data.yaml")[-1])[0]
     m = mounts(pod)[configmap_mount_path("math-reasoning-data")]
     assert m["readOnly"] is True
     assert volume(pod, m["name"])["configMap"] == {"name": "math-reasoning-data"}
-    assert data_file_path(load_job("minimal.yaml").spec.data.train) == \
+    assert data_file_path(load_job("configmap-data.yaml").spec.data.train) == \
         f"{c.DATA_DIR}/math-reasoning-data/train.json"
 
 
