@@ -191,7 +191,8 @@ def test_hydra_value():
 
 
 def test_planned_steps():
-    spec = VERL_JOBS[0].values[0].spec
+    spec = next(p.values[0] for p in VERL_JOBS if p.values[0].metadata.name == "math-reasoning").spec
+    assert spec.training.batch_size == 256
     # 1000 rows / batch 256 -> 3 full batches (verl drops the last partial one) x epochs
     assert planned_steps(1000, spec) == 3 * spec.training.epochs
     capped = spec.model_copy(
