@@ -268,6 +268,26 @@ def test_embedded_parity_data_for_the_trl_engine(tmp_path):
     assert "WARNING" not in out  # the builtin classification reward scores the toy labels
 
 
+def test_embedded_math_data_for_the_seed_default_job(tmp_path):
+    import pyarrow.parquet as pq
+
+    run = Run(tmp_path, spec_extra={"data": {"train": {"path": "embedded:math"}}}, args=["--dry-run"])
+    code, out = run.wait()
+    assert code == 0, out
+    data = run.outputs / "data" / "verl"
+    assert pq.read_metadata(data / "train.parquet").num_rows == 2048
+    table = pq.read_table(data / "val.parquet").to_pylist()
+    assert len(table) == 256 and table[0]["data_source"] == "math_reasoning"
+    assert "WARNING" not in out  # the builtin math_reasoning reward scores every ground truth 1
+
+
+def test_unknown_embedded_data_set(tmp_path):
+    run = Run(tmp_path, spec_extra={"data": {"train": {"path": "embedded:chess"}}}, args=["--dry-run"])
+    code, out = run.wait()
+    assert code == c.EXIT_CONFIG_ERROR, out
+    assert "unknown embedded data set 'chess' (known: math, parity)" in out
+
+
 def test_fewer_rows_than_batch_fails_fast(tmp_path):
     run = Run(tmp_path, spec_extra={"training": {"batchSize": 256}})
     code, out = run.wait()

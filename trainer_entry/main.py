@@ -121,19 +121,23 @@ def load_job(path: str | Path) -> GRPOJob:
         raise ConfigError(str(e)) from None
 
 
+def embedded_data_sets():
+    """name -> writer(out_dir) -> (train.json, val.json): data sets built here, in the seed's format."""
+    from trainer_entry.math_data import write_math_dataset
+    from trainer_entry.toy_data import write_toy_dataset
+
+    return {"parity": write_toy_dataset, "math": write_math_dataset}
+
+
 def fetch(source: DataSource, download_dir: Path, role: str) -> Path:
     """The local file for a data source: mounted ConfigMap/PVC, image path, URL download, or embedded toy data."""
     if source.path is not None and source.path.startswith(EMBEDDED_PREFIX):
-        from trainer_entry import local_defaults as ld
-        from trainer_entry.toy_data import write_toy_dataset
-
-        if source.path != ld.EMBEDDED_DATA:
-            raise ConfigError(
-                f"spec.data.{role}.path: unknown embedded data set {source.path!r} (known: {ld.EMBEDDED_DATA})"
-            )
-        train, val = write_toy_dataset(
-            download_dir / "embedded-parity", ld.TOY_TRAIN_ROWS, ld.TOY_VAL_ROWS, ld.TOY_SEED
-        )
+        name = source.path[len(EMBEDDED_PREFIX) :]
+        writer = embedded_data_sets().get(name)
+        if writer is None:
+            raise ConfigError(f"spec.data.{role}.path: unknown embedded data set {name!r} "
+                              f"(known: {', '.join(sorted(embedded_data_sets()))})")
+        train, val = writer(download_dir / f"embedded-{name}")
         return train if role == "train" else val
     path = Path(data_file_path(source))
     if source.url is not None:
