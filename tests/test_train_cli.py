@@ -59,6 +59,9 @@ def test_seed_lora_overrides_and_faq_flags():
     assert (spec.model.lora_rank, spec.model.lora_alpha) == (8, 16)
     assert (spec.grpo.kl_loss_coef, spec.training.learning_rate, spec.grpo.rollout_n) == (0.01, 5e-7, 3)
     assert spec.memory.ref_param_offload and spec.grpo.loss_agg_mode == "seq-mean-token-sum-norm"
+    assert spec.grpo.norm_adv_by_std is False
+    spec, _ = spec_of(["--drgrpo", "--norm_adv_by_std"])
+    assert spec.grpo.loss_agg_mode == "seq-mean-token-sum-norm" and spec.grpo.norm_adv_by_std is True
 
 
 def test_free_overrides_pass_through():

@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (field, help_) in BOOL_FLAGS.items():
         parser.add_argument(f"--{name}", dest=name, action=argparse.BooleanOptionalAction, default=None,
                             help=f"{help_} (default: {_lookup(defaults, field)})")
-    parser.add_argument("--drgrpo", action="store_true", help=f"DrGRPO: loss_agg_mode={DRGRPO_LOSS_AGG_MODE}")
+    parser.add_argument("--drgrpo", action="store_true",
+                        help=f"DrGRPO: loss_agg_mode={DRGRPO_LOSS_AGG_MODE} and, unless --norm_adv_by_std is "
+                             "given, no std normalisation (as in verl's DrGRPO recipe)")
     parser.add_argument("--data", help="training data: a local .json/.jsonl/.parquet file, pvc://CLAIM/PATH, "
                                        "configmap://NAME/KEY or https://URL (local CPU default: embedded toy data)")
     parser.add_argument("--val_data", help="validation data, same forms as --data")
@@ -184,6 +186,8 @@ def build_request(argv: list[str], *, local_engine: str | None = None) -> TrainR
             raise UsageError(f"--drgrpo sets loss_agg_mode={DRGRPO_LOSS_AGG_MODE}, but --loss_agg_mode "
                              f"{args.loss_agg_mode} was also given")
         _set(spec, "grpo.lossAggMode", DRGRPO_LOSS_AGG_MODE)
+        if args.norm_adv_by_std is None:  # Dr. GRPO also drops the std normalisation (as verl's recipe does)
+            _set(spec, "grpo.normAdvByStd", False)
 
     passthrough = []
     for item in overrides:
