@@ -141,6 +141,17 @@ def _pod_ip(pods: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def _children_names(name: str, spec: dict[str, Any], obs: status_derive.Observed) -> dict[str, str] | None:
+    if obs.spec_errors or obs.missing_refs:
+        return None  # nothing was created for this spec (earlier children, if any, are still listed)
+    names = {"configMap": f"{name}-config"}
+    if (spec.get("reward") or {}).get("inline"):
+        names["rewardConfigMap"] = f"{name}-reward"
+    if obs.workload is not None:
+        names["rayJob" if obs.workload.get("kind") == "RayJob" else "job"] = obs.workload["metadata"]["name"]
+    return names
+
+
 def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], full: bool) -> SyncResult | None:
     """Bring one GRPOJob's children (full=True) and status in line with what exists now. Idempotent."""
     kube = _kube()
@@ -170,13 +181,7 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
             obs.rejected_fields = reconcile.rejected_fields(workload, wire_spec)
         obs.workload = workload
         obs.pods = pods if workload is not None else []
-        children = {"configMap": f"{name}-config", **({"job": workload["metadata"]["name"]} if workload and
-                                                        workload.get("kind") == "Job" else {}),
-                    **({"rayJob": workload["metadata"]["name"]} if workload and workload.get("kind") == "RayJob"
-                       else {})}
-        if spec.get("reward", {}).get("inline"):
-            children["rewardConfigMap"] = f"{name}-reward"
-        status = status_derive.derive_status(obs, previous, now(), children)
+        status = status_derive.derive_status(obs, previous, now(), _children_names(name, spec, obs))
         if status_derive.status_changed(previous, status):
             kube.patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
             events.post(body, events.transition_events(previous, status))
@@ -189,9 +194,9 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
 # --- handlers -------------------------------------------------------------------------------------------------
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL, backoff=CONFIG.retry_backoff_s)
+@kopf.on.create(GROUP, VERSION, PLURAL, backoff=CONFIG.retry_backoff_s)
+@kopf.on.update(GROUP, VERSION, PLURAL, backoff=CONFIG.retry_backoff_s)
 def reconcile_grpojob(namespace: str, name: str, **kwargs: Any) -> None:
     workloads, pods = _children((namespace, name), kwargs)
     with metrics.observe("grpojob"):

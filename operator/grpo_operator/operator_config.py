@@ -29,6 +29,7 @@ class OperatorConfig:
     progress_timeout_s: float = 2.0
     missing_ref_retry_s: float = 60.0  # slow, idempotent retry while a referenced ConfigMap/Secret is missing
     api_timeout_s: float = 30.0
+    retry_backoff_s: float = 10.0  # delay before retrying a reconcile that hit an API error
     workers: int = 16
     watch_server_timeout_s: float = 600.0
     watch_client_timeout_s: float = 660.0
@@ -42,6 +43,7 @@ class OperatorConfig:
             progress_timeout_s=_float("GRPO_PROGRESS_TIMEOUT", cls.progress_timeout_s),
             missing_ref_retry_s=_float("GRPO_MISSING_REF_RETRY", cls.missing_ref_retry_s),
             api_timeout_s=_float("GRPO_API_TIMEOUT", cls.api_timeout_s),
+            retry_backoff_s=_float("GRPO_RETRY_BACKOFF", cls.retry_backoff_s),
             workers=int(_env("GRPO_OPERATOR_WORKERS", str(cls.workers))),
             watch_server_timeout_s=_float("GRPO_WATCH_SERVER_TIMEOUT", cls.watch_server_timeout_s),
             watch_client_timeout_s=_float("GRPO_WATCH_CLIENT_TIMEOUT", cls.watch_client_timeout_s),

@@ -267,7 +267,7 @@ def derive_status(obs: Observed, previous: dict[str, Any] | None, now: str,
         "observedGeneration": obs.generation,
         "startTime": previous.get("startTime"),
         "completionTime": previous.get("completionTime"),
-        "children": children or previous.get("children"),
+        "children": children if children is not None else previous.get("children"),
     }
     if v.phase in ("Initializing", "Running") and not status["startTime"]:
         status["startTime"] = now
