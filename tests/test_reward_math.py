@@ -1,5 +1,7 @@
 """LaTeX answers (math and verl's MATH names): boxed extraction, symbolic equivalence, safety off-thread."""
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -107,3 +109,18 @@ def test_deadline_returns_value_and_leaves_no_pending_exception():
 def test_empty_ground_truth_is_an_error():
     with pytest.raises(ValueError, match="ground_truth is empty"):
         compute_score("math", "\\boxed{1}", " ")
+
+
+def test_cold_start_imports_do_not_count_against_the_deadline():
+    """A fresh process: importing math-verify/sympy takes seconds, the comparison itself must not time out."""
+    code = (
+        "import threading\n"
+        "from trainer_entry.reward_func import compute_score\n"
+        "out = []\n"
+        "t = threading.Thread(target=lambda: out.append(compute_score('math', '\\\\boxed{\\\\sqrt{8}}', "
+        "'2\\\\sqrt{2}', timeout_s=1.0)))\n"
+        "t.start(); t.join()\n"
+        "print(out)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "[1.0]", proc.stderr[-2000:]

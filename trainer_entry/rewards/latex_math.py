@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from functools import lru_cache
 
 from trainer_entry.rewards import numeric
@@ -77,6 +78,25 @@ def _too_expensive(s: str) -> bool:
     return len(s) > _MAX_ANSWER_CHARS or _EXPENSIVE_RE.search(s) is not None
 
 
+_warm = threading.Event()
+_warm_lock = threading.Lock()
+
+
+def _warm_up() -> None:
+    """Import math-verify and sympy and run one comparison (seconds on a cold start) before any deadline
+    ticks: the first real comparison must not time out on imports, and an import interrupted half-way
+    (sympy imports some modules lazily) would leave broken modules behind."""
+    if _warm.is_set():
+        return
+    with _warm_lock:
+        if not _warm.is_set():
+            _mv_equal("(x-1)(x+1)", "x^2-1")
+            _mv_equal("[0, \\frac{1}{2})", "\\{1, 2\\}")
+            _sympy_equal("\\sqrt{8}", "2\\sqrt{2}")
+            _mv_parse.cache_clear()
+            _warm.set()
+
+
 @lru_cache(maxsize=4096)
 def _mv_parse(latex: str) -> tuple:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
@@ -128,6 +148,7 @@ def answers_equal(gold: str, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S) ->
         return gnum.value == pnum.value
     if _too_expensive(pred) or _too_expensive(gold):
         return False
+    _warm_up()
     try:
         verdict = call_with_deadline(lambda: _mv_equal(gold, pred), timeout_s)
         if verdict is None:
