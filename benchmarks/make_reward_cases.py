@@ -80,6 +80,8 @@ def numeric_cases(source: str) -> list[dict]:
         ("答案是 1.5×10^3 米", "1500", "scientific, Chinese"),
         ("Total: 2,000 + 500 = \\boxed{2{,}500}", "2500", "latex thousands separator"),
         ("The answer is 18.", "18.0", "trailing .0 in ground truth"),
+        ("To answer this, we need 3 boxes of 4 pens, so 12 pens.", "12", "'answer' as a verb is no marker"),
+        ("Step 1: 5 + 5 = 10\nStep 2: 10 * 3 = 30", "30", "last number after steps"),
     ]
     for response, gold, note in wrong:
         cases.append(

@@ -29,6 +29,8 @@ CORRECT = [
     ("The answer is 18.0", "18"),
     ("The answer is − 12", "-12"),
     ("She ends with 72 clips.", "Natalia sold 48/2 = 24 clips in May.\n#### 72"),
+    ("To answer this, we need 3 boxes of 4 pens, so 12 pens.", "12"),  # "answer" alone is no marker
+    ("The answer should be 9.", "9"),
 ]
 
 WRONG = [

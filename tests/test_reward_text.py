@@ -17,6 +17,7 @@ QA_CORRECT = [
     ("Answer: Ｐａｒｉｓ", "Paris"),  # full-width letters (NFKC)
     ("答案是：北京", "北京"),
     ("Paris", "Paris"),  # a bare answer
+    ("最终答案 北京", "北京"),
 ]
 QA_WRONG = [
     ("Answer: Lyon", "Paris"),

@@ -25,7 +25,10 @@ DEFAULT_TIMEOUT_S = 5.0
 _MAX_ANSWER_CHARS = 400
 
 _FINAL_ANSWER_RE = re.compile(r"final answer is\s*[:：]?\s*\$(.+?)\$", re.IGNORECASE | re.DOTALL)
-_ANSWER_LINE_RE = re.compile(r"(?:answer\s*(?:is)?\s*[:：]|答案\s*(?:是|为)?\s*[:：]?)\s*(.+)", re.IGNORECASE)
+_ANSWER_LINE_RE = re.compile(
+    r"(?:answer\s*(?:is)?\s*[:：]|最终答案\s*(?:是|为)?\s*[:：]?|答案\s*(?:是|为|[:：])\s*[:：]?)\s*(.+)",
+    re.IGNORECASE,
+)
 _TEXT_RE = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
 _VAR_PREFIX_RE = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
 # Big exponents (x^{1234}, x^1234), nested powers (a^{b^{c}}), big factorials: sympy would compute them in C.

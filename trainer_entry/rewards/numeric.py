@@ -33,7 +33,9 @@ _LATEX_FRAC_RE = re.compile(r"(-?)\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(\d+)\s
 _LATEX_FRAC_SHORT_RE = re.compile(r"\\[dt]?frac\s*(\d)(\d)")
 _TEXT_RE = re.compile(r"\\(?:text|mathrm|textbf|mbox)\s*\{([^{}]*)\}")
 _ANSWER_PHRASE_RE = re.compile(
-    r"(?:answer\s*(?:is|was|would be|will be)?\s*[:：=]?|答案\s*(?:是|为)?\s*[:：]?|最终答案\s*(?:是|为)?\s*[:：]?)",
+    # "answer" alone is not a marker ("To answer this, we need 3 boxes ..."): it needs is/was/:/=.
+    r"(?:answer\s*(?:is|was|would be|will be|should be)\s*[:：=]?|answer\s*[:：=]|"
+    r"最终答案\s*(?:是|为)?\s*[:：]?|答案\s*(?:是|为|[:：])\s*[:：]?)",
     re.IGNORECASE,
 )
 _LAST_DIGIT_RE = re.compile(r".*\d", re.DOTALL)

@@ -18,7 +18,7 @@ from trainer_entry.rewards.boxed import last_boxed
 
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _ANSWER_PHRASE_RE = re.compile(
-    r"(?:final\s+answer\s*(?:is)?\s*[:：]?|the\s+answer\s+is\s*[:：]?|\banswer\s*[:：]|答案\s*(?:是|为)?\s*[:：]?)",
+    r"(?:final\s+answer\s*(?:is)?\s*[:：]?|the\s+answer\s+is\s*[:：]?|\banswer\s*[:：]|最终答案\s*(?:是|为)?\s*[:：]?|答案\s*(?:是|为|[:：])\s*[:：]?)",
     re.IGNORECASE,
 )
 _ARTICLES_RE = re.compile(r"\b(?:a|an|the)\b")
