@@ -34,6 +34,8 @@ WRONG = [
     ("no boxed answer, but 5", "\\frac{1}{2}"),
     ("\\boxed{(2, 1)}", "(1,2)"),
     ("\\boxed{x^2+2}", "x^2+1"),
+    ("\\boxed{\\frac{1}{2}x}", "\\frac{1}{2}"),  # starts like a number, is not one
+    ("\\boxed{\\frac{1}{2}}", "-\\frac{1}{2}"),
     ("\\boxed{3.14159}", "\\pi"),
     ("\\boxed{\\frac{1}{2}", "\\frac{1}{2}"),  # unclosed: cut off at the length limit
 ]

@@ -34,6 +34,7 @@ _VAR_PREFIX_RE = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
 # Big exponents (x^{1234}, x^1234), nested powers (a^{b^{c}}), big factorials: sympy would compute them in C.
 _EXPENSIVE_RE = re.compile(r"\^\s*\{?\s*[-+]?\d{4,}|\^\s*\{[^{}]*\^|\^\s*\d+\s*\^|\d{3,}\s*!|\*\*\s*\d{4,}")
 _PLAIN_NUMBER_RE = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
+_PLAIN_FRAC_RE = re.compile(r"^-?\\frac\{-?\d+\}\{\d+\}$")
 
 
 def extract_answer(response: str) -> str | None:
@@ -135,8 +136,9 @@ def _sympy_equal(gold: str, pred: str) -> bool:
 
 
 def _plain_number(s: str) -> numeric.Number | None:
-    if _PLAIN_NUMBER_RE.match(s) or s.startswith(("\\frac", "-\\frac")):
-        return numeric.first_number(s) if s.count("\\frac") <= 1 else None
+    """The value of a normalised answer that is just a number or a numeric \\frac; None otherwise."""
+    if _PLAIN_NUMBER_RE.match(s) or _PLAIN_FRAC_RE.match(s):
+        return numeric.first_number(s)
     return None
 
 
