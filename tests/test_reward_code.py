@@ -172,3 +172,13 @@ def test_child_leads_its_own_session_and_drops_root():
         checks.append("assert os.geteuid() != 0 and os.getegid() != 0 and os.getgroups() == []")
     result = run_tests("pass", "assert", checks, test_timeout_s=1)
     assert result.passed == len(checks)
+
+
+def test_ground_truth_dict_with_numpy_arrays_from_parquet():
+    np = pytest.importorskip("numpy")
+    truth = {
+        "fn_name": "add",
+        "inputs": np.array([np.array([1, 2]), np.array([3, 4])]),
+        "outputs": np.array([3, 7]),
+    }
+    assert compute_score("code", "def add(a, b):\n    return a + b", truth, **FAST) == 1.0

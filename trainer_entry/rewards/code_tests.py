@@ -110,9 +110,19 @@ def _from_asserts(source: str) -> TestSpec:
     return TestSpec("assert", asserts, None, "\n".join(setup))
 
 
+def _to_plain(value):
+    """Lists/dicts/scalars only: parquet struct columns arrive as dicts of numpy arrays, tuples or scalars."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    return value
+
+
 def parse_tests(ground_truth) -> TestSpec:
-    if hasattr(ground_truth, "tolist"):  # numpy object arrays from parquet
-        ground_truth = ground_truth.tolist()
+    ground_truth = _to_plain(ground_truth)
     if isinstance(ground_truth, dict):
         return _from_json(ground_truth)
     if not isinstance(ground_truth, str):
