@@ -10,12 +10,13 @@ klLossCoef 0.001, klLossType low_var_kl). Changed, and why:
   not move it within the 5-minute budget.
 - batchSize 16 (seed 256) and epochs 8 (seed 15): 512 toy prompts / 16 = 32 steps per epoch, 256 steps
   in all, ~2 minutes on 2 cores. Each step still samples 16 x 5 = 80 responses.
-- maxResponseLength 3 (seed 1024): the answer is one word and the end-of-turn token.
+- maxResponseLength 1 (seed 1024): the answer is one word, and the tokenizer has one token per word. With
+  2 or 3 tokens the builtin classification reward (which ignores punctuation) also accepts "odd ?" and
+  "? odd", the label's position keeps moving, and in our runs the model stopped at "always the same label"
+  (reward ~0.5); with 1 token it learns parity itself (reward -> 1.0).
 - maxPromptLength 64 (seed 512): the toy prompts are ~15 tokens.
-- entropyCoeff 0.01 (seed: unset, verl's default 0): without a small entropy bonus the random policy often
-  collapses onto one label ("odd" for every number, reward ~0.5) before it has learned parity; with it, it
-  learns parity (reward -> ~1.0). Measured on 2 cores: 250 steps, first 10% 0.03 -> last 10% 0.99 with
-  0.01; 150 steps stuck at ~0.5 without.
+- entropyCoeff 0.03 (seed: unset, verl's default 0): a small entropy bonus keeps the random policy from
+  collapsing onto one label before it has learned parity; without it runs often stalled at ~0.5.
 - gradientCheckpointing false (seed: on): recomputation only costs time on a model this small.
 - saveFreq 50, testFreq 50: a few checkpoints and validations in a 256-step run.
 """
@@ -36,11 +37,11 @@ EMBEDDED_MODEL_DIR = "embedded-model"  # under the run's output dir; rebuilt ide
 EMBEDDED_SPEC_DEFAULTS: dict[str, object] = {
     "model.gradientCheckpointing": False,
     "data.maxPromptLength": 64,
-    "grpo.entropyCoeff": 0.01,
+    "grpo.entropyCoeff": 0.03,
     "training.batchSize": 16,
     "training.learningRate": 2e-3,
     "training.epochs": 8,
-    "training.maxResponseLength": 3,
+    "training.maxResponseLength": 1,
     "training.saveFreq": 50,
     "training.testFreq": 50,
 }
