@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from . import events, metrics, reconcile, status_derive
 from .api import GRPOJobInvalid, parse_grpojob
@@ -35,6 +36,7 @@ CONFIG = OperatorConfig.from_env()
 _state: dict[str, Any] = {}
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
+_written: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (ns, name) -> {uid: last status written}
 OWNED = {LABEL_GRPOJOB: kopf.PRESENT}
 
 
@@ -89,6 +91,11 @@ def stop_poller(**_: Any) -> None:
 # --- indices of our children (filled from the watch streams, free to read) ----------------------------------
 
 
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return {k: v if isinstance(v, str) else dict(v) for k, v in body.items()
+            if k in ("apiVersion", "kind", "metadata", "spec", "status")}
+
+
 def _slim(body: kopf.Body) -> dict[str, Any]:
     meta = body.get("metadata", {})
     keep = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "creationTimestamp",
@@ -98,6 +105,11 @@ def _slim(body: kopf.Body) -> dict[str, Any]:
             "spec": {k: v for k, v in dict(body.get("spec", {})).items()
                      if k in ("suspend", "ttlSecondsAfterFinished", "backoffLimit")},
             "status": dict(body.get("status", {}))}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def grpojobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): _plain(body)}
 
 
 @kopf.index("batch", "v1", "jobs", labels=OWNED)
@@ -113,6 +125,10 @@ def grpo_rayjobs(namespace: str, labels: dict[str, str], body: kopf.Body, **_: A
 @kopf.index("", "v1", "pods", labels=OWNED)
 def grpo_pods(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[LABEL_GRPOJOB]): _slim(body)}
+
+
+def _known(key: tuple[str, str], indices: dict[str, kopf.Index]) -> dict[str, Any] | None:
+    return next(iter(indices["grpojobs"].get(key, [])), None)
 
 
 def _children(key: tuple[str, str], indices: dict[str, kopf.Index]) -> tuple[list[dict], list[dict]]:
@@ -152,14 +168,20 @@ def _children_names(name: str, spec: dict[str, Any], obs: status_derive.Observed
     return names
 
 
-def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], full: bool) -> SyncResult | None:
-    """Bring one GRPOJob's children (full=True) and status in line with what exists now. Idempotent."""
+def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], full: bool,
+         known: dict[str, Any] | None = None) -> SyncResult | None:
+    """Bring one GRPOJob's children (full=True) and status in line with what exists now. Idempotent.
+
+    `known` is the GRPOJob as last seen by the watch (the index); without it the GRPOJob is fetched.
+    """
     kube = _kube()
     with _lock(namespace, name):
-        body = kube.get(API_VERSION, KIND, namespace, name)
+        body = known if known is not None else kube.get(API_VERSION, KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
-        meta, spec, previous = body["metadata"], body.get("spec") or {}, body.get("status") or {}
+        meta, spec = body["metadata"], body.get("spec") or {}
+        # The operator is the only writer of these status fields: what it wrote last is the freshest base.
+        previous = _written.get((namespace, name), {}).get(meta["uid"]) or body.get("status") or {}
         uid = meta["uid"]
         workloads = [w for w in workloads if reconcile.owned_by(w, uid)]
         obs = status_derive.Observed(generation=meta.get("generation"), suspend=bool(spec.get("suspend")))
@@ -171,7 +193,8 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
             obs.spec_errors = e.errors
         else:
             obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
-            obs.missing_refs = missing_references(job, namespace, _fetch_ref(kube, namespace))
+            if full:
+                obs.missing_refs = missing_references(job, namespace, _fetch_ref(kube, namespace))
             wire_spec = job.spec.to_wire()
             if full and not obs.missing_refs:
                 desired = build_children(job, uid=uid, image=default_image(), namespace=namespace)
@@ -183,7 +206,13 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
         obs.pods = pods if workload is not None else []
         status = status_derive.derive_status(obs, previous, now(), _children_names(name, spec, obs))
         if status_derive.status_changed(previous, status):
-            kube.patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
+            try:
+                kube.patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
+            except ApiException as e:
+                if e.status == 404:  # deleted meanwhile
+                    return None
+                raise
+            _written[(namespace, name)] = {meta["uid"]: status}
             events.post(body, events.transition_events(previous, status))
         metrics.set_phase(namespace, name, status["phase"])
         if "poller" in _state:
@@ -201,7 +230,7 @@ def reconcile_grpojob(namespace: str, name: str, **kwargs: Any) -> None:
     workloads, pods = _children((namespace, name), kwargs)
     with metrics.observe("grpojob"):
         try:
-            result = sync(namespace, name, workloads=workloads, pods=pods, full=True)
+            result = sync(namespace, name, workloads=workloads, pods=pods, full=True, known=_plain(kwargs["body"]))
         except reconcile.ChildConflict as e:
             raise kopf.TemporaryError(str(e), delay=5) from None
         if result is not None and result.observed.missing_refs:
@@ -212,6 +241,7 @@ def reconcile_grpojob(namespace: str, name: str, **kwargs: Any) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL, when=lambda type, **_: type == "DELETED")
 def grpojob_gone(namespace: str, name: str, **_: Any) -> None:
     metrics.forget(namespace, name)
+    _written.pop((namespace, name), None)
     if "poller" in _state:
         _state["poller"].forget(namespace, name)
 
@@ -223,7 +253,8 @@ def _child_event(type: str | None, namespace: str, labels: dict[str, str], kwarg
     workloads, pods = _children((namespace, owner), kwargs)
     with metrics.observe("workload"):
         try:
-            sync(namespace, owner, workloads=workloads, pods=pods, full=type == "DELETED")
+            sync(namespace, owner, workloads=workloads, pods=pods, full=type == "DELETED",
+                 known=_known((namespace, owner), kwargs))
         except reconcile.ChildConflict as e:
             raise kopf.TemporaryError(str(e), delay=5) from None
 

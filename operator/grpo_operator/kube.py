@@ -7,12 +7,16 @@ REST calls instead of the typed model classes. `ApiException` (from kubernetes) 
 from __future__ import annotations
 
 import json
+import time
+import urllib.parse
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from .constants import API_VERSION, KIND, PLURAL
+
+AUTH_REFRESH_S = 60.0  # re-run the client's auth hooks (token file / exec plugin refresh) at most this often
 
 PLURALS = {
     ("v1", "ConfigMap"): "configmaps",
@@ -53,18 +57,31 @@ class Kube:
     def __init__(self, api_client: client.ApiClient, timeout_s: float = 30.0):
         self.api = api_client
         self.timeout_s = timeout_s
+        # Configuration.host re-reads the proxy environment, and the kubeconfig auth hook re-sets it on every
+        # request (~2 ms of CPU each): read the host once and refresh the auth header once a minute.
+        self.host = api_client.configuration.host.rstrip("/")
+        self._auth: dict[str, str] = {}
+        self._auth_at = -AUTH_REFRESH_S
 
     def request(self, method: str, url: str, *, body: Any = None, query: dict[str, str] | None = None,
                 content_type: str = "application/json") -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        serialized = self.api.param_serialize(
-            method=method, resource_path=url, query_params=list((query or {}).items()) or None,
-            header_params=headers, body=body, auth_settings=["BearerToken"])
-        resp = self.api.call_api(*serialized, _request_timeout=self.timeout_s)
+        queries: list[tuple[str, str]] = list((query or {}).items())
+        headers.update(self._auth_headers())
+        full = self.host + url + ("?" + urllib.parse.urlencode(queries) if queries else "")
+        resp = self.api.rest_client.request(method, full, headers=headers, body=body,
+                                            _request_timeout=self.timeout_s)
         data = resp.read()
         if not 200 <= resp.status <= 299:
             raise ApiException.from_response(http_resp=resp, body=data.decode("utf-8", "replace"), data=None)
         return json.loads(data) if data else None
+
+    def _auth_headers(self) -> dict[str, str]:
+        if time.monotonic() - self._auth_at > AUTH_REFRESH_S:
+            headers: dict[str, str] = {}
+            self.api.update_params_for_auth(headers, [], ["BearerToken"], "/", "GET", None)
+            self._auth, self._auth_at = headers, time.monotonic()
+        return self._auth
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""

@@ -44,12 +44,19 @@ def observe(controller: str) -> Iterator[None]:
         RECONCILE_DURATION.labels(controller).observe(time.perf_counter() - start)
 
 
+_current: dict[tuple[str, str], str] = {}
+
+
 def set_phase(namespace: str, name: str, phase: str) -> None:
+    if _current.get((namespace, name)) == phase:
+        return
+    _current[(namespace, name)] = phase
     for p in PHASES:
         GRPOJOB_PHASE.labels(namespace, name, p).set(1 if p == phase else 0)
 
 
 def forget(namespace: str, name: str) -> None:
+    _current.pop((namespace, name), None)
     for p in PHASES:
         with suppress(KeyError):
             GRPOJOB_PHASE.remove(namespace, name, p)

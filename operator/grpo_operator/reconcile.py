@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -36,8 +37,14 @@ class ChildConflict(Exception):
 
 def spec_fingerprint(spec: dict[str, Any]) -> dict[str, str]:
     """A short hash per top-level spec field (defaults filled in), without the fields that are safe to change."""
-    return {key: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
-            for key, value in sorted(spec.items()) if key not in SAFE_FIELDS}
+    return dict(_fingerprint(json.dumps(spec, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(spec_json: str) -> tuple[tuple[str, str], ...]:
+    spec = json.loads(spec_json)
+    return tuple((key, hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12])
+                 for key, value in sorted(spec.items()) if key not in SAFE_FIELDS)
 
 
 def rejected_fields(workload: dict[str, Any] | None, spec: dict[str, Any]) -> list[str]:

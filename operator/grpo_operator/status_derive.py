@@ -245,6 +245,10 @@ def build_conditions(v: Verdict, obs: Observed, previous: list[dict[str, Any]] |
             f"(spec.suspend: true) to apply the change; it resumes from the last checkpoint.")
     out = []
     for ctype, (status, reason, message) in states.items():
+        # Keep the status small (kopf copies the whole object on every event): Valid always, the others
+        # while they are True, and Running=False with its reason while the trainer is starting.
+        if status != "True" and ctype != "Valid" and not (ctype == "Running" and v.phase == "Initializing"):
+            continue
         old = prev.get(ctype)
         changed = old is None or old.get("status") != status
         out.append({

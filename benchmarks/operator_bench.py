@@ -1,0 +1,113 @@
+"""Create 200 GRPOJobs at once against the API emulator; compare the operator with a minimal kopf operator.
+
+For each operator (benchmarks/minimal_operator.py: one Job per object; grpo_operator.handlers: the real one)
+under the same harness (tests/harness: the kmock-based emulator over HTTP, `kopf run` as a subprocess):
+  - p50 / p99 / max latency from a GRPOJob's create to its Job's create (both timestamps taken by the emulator),
+  - time until every Job exists, and (real operator) until every status is written,
+  - peak RSS of the operator process (VmHWM).
+Targets: the real operator's p99 within 1.5x of the minimal one's, and below 2 s.
+
+    python benchmarks/operator_bench.py [--count 200] [--threads 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "operator")]
+
+from tests.harness.cluster import Cluster, grpojob  # noqa: E402
+from tests.harness.operator_process import OperatorProcess, wait_for  # noqa: E402
+from tests.harness.server import EmulatorServer  # noqa: E402
+
+NAMESPACE = "bench"
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def run(module: str, count: int, threads: int) -> dict[str, float]:
+    with EmulatorServer() as api, tempfile.TemporaryDirectory() as workdir:
+        op = OperatorProcess(api.kubeconfig, Path(workdir), module=module,
+                             env={"GRPO_OPERATOR_WORKERS": "16", "GRPO_PROGRESS_INTERVAL": "30"})
+        op.start()
+        cluster = Cluster(api.client(), NAMESPACE)
+        names = [f"bench-{i:04d}" for i in range(count)]
+        cpu0 = cpu_seconds(op.proc.pid)
+        start = time.monotonic()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda n: cluster.create(grpojob(n)), names))
+        created_all = time.monotonic() - start
+
+        def creates(plural: str) -> dict[str, float]:
+            return {w[4]: w[0] for w in list(api.emulator.writes)
+                    if w[1] == "create" and w[2] == plural and w[3] == NAMESPACE}
+
+        wait_for(lambda: len(creates("jobs")) >= count, 120, f"{count} Jobs", op, interval=0.1)
+        all_jobs = time.monotonic() - start
+        cpu_jobs = cpu_seconds(op.proc.pid) - cpu0
+        statuses = float("nan")
+        if module == "grpo_operator.handlers":
+            def written() -> bool:
+                items = api.emulator.live_objects("grpojobs", NAMESPACE)
+                return sum(1 for i in items if (i.get("status") or {}).get("phase")) >= count
+            wait_for(written, 120, "every status", op, interval=0.1)
+            statuses = time.monotonic() - start
+        time.sleep(1)  # let the follow-up work (events, status) finish before reading the peak RSS
+        rss = peak_rss_mib(op.proc.pid)
+        op.stop()
+        grpojobs, jobs = creates("grpojobs"), creates("jobs")
+        lat = [jobs[n] - grpojobs[n] for n in names]
+        return {"p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99), "max": max(lat),
+                "mean": statistics.mean(lat), "submit": created_all, "all_jobs": all_jobs,
+                "all_status": statuses, "rss": rss, "cpu": cpu_jobs}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=8, help="client threads creating the GRPOJobs")
+    args = ap.parse_args()
+    results = {}
+    for label, module in (("minimal kopf (1 Job)", "benchmarks.minimal_operator"),
+                          ("grpo-operator", "grpo_operator.handlers")):
+        results[label] = run(module, args.count, args.threads)
+    print(f"\n{args.count} GRPOJobs created at once ({args.threads} client threads), API emulator on loopback\n")
+    print(f"{'operator':<22}{'p50 s':>8}{'p99 s':>8}{'max s':>8}{'all Jobs s':>12}{'all status s':>14}"
+          f"{'peak RSS MiB':>14}{'CPU s':>8}")
+    for label, r in results.items():
+        print(f"{label:<22}{r['p50']:>8.3f}{r['p99']:>8.3f}{r['max']:>8.3f}{r['all_jobs']:>12.2f}"
+              f"{r['all_status']:>14.2f}{r['rss']:>14.1f}{r['cpu']:>8.2f}")
+    base, ours = results["minimal kopf (1 Job)"], results["grpo-operator"]
+    ratio = ours["p99"] / base["p99"] if base["p99"] else float("inf")
+    print(f"\np99 ratio grpo-operator / minimal: {ratio:.2f}x (target <= 1.5x); p99 {ours['p99']:.3f} s "
+          f"(target < 2 s); RSS ratio {ours['rss'] / base['rss']:.2f}x")
+    ok = ratio <= 1.5 and ours["p99"] < 2
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
