@@ -30,6 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HARNESS = str(Path(__file__).with_name("sandbox_harness.py"))
+# Compiled once here; each child gets the code object on stdin instead of recompiling the file.
+_HARNESS_CODE = compile(Path(HARNESS).read_text(encoding="utf-8"), HARNESS, "exec")
+_BOOTSTRAP = (
+    "import marshal, sys\n"
+    "code, payload = marshal.loads(sys.stdin.buffer.read())\n"
+    "namespace = {'__name__': 'sandbox_harness'}\n"
+    "exec(code, namespace)\n"
+    "namespace['main'](payload)\n"
+)
 NOBODY_UID = 65534
 DEFAULT_TEST_TIMEOUT_S = 3.0
 DEFAULT_MEMORY_MB = 1024
@@ -91,17 +100,20 @@ def run_tests(
     wall_s = min(MAX_WALL_S, _STARTUP_ALLOWANCE_S + test_timeout_s * (total + (0 if mode == "stdio" else 2)))
     as_root = os.geteuid() == 0
     payload = marshal.dumps(
-        {
-            "code": code,
-            "mode": mode,
-            "tests": tests,
-            "fn_name": fn_name,
-            "setup": setup,
-            "test_timeout_s": test_timeout_s,
-            "memory_mb": memory_mb,
-            "cpu_s": int(wall_s) + 1,
-            "drop_to_uid": NOBODY_UID if as_root else None,
-        }
+        (
+            _HARNESS_CODE,
+            {
+                "code": code,
+                "mode": mode,
+                "tests": tests,
+                "fn_name": fn_name,
+                "setup": setup,
+                "test_timeout_s": test_timeout_s,
+                "memory_mb": memory_mb,
+                "cpu_s": int(wall_s) + 1,
+                "drop_to_uid": NOBODY_UID if as_root else None,
+            },
+        )
     )
     workdir = tempfile.mkdtemp(prefix="grpo-sandbox-")
     if as_root:
@@ -111,7 +123,7 @@ def run_tests(
     raw = bytearray()
     timed_out = False
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", "-B", HARNESS],
+        [sys.executable, "-I", "-S", "-B", "-c", _BOOTSTRAP],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
