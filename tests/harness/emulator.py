@@ -18,7 +18,8 @@ kopf or the operator depend on:
   recursively; `propagationPolicy: Orphan` keeps them). Finalizers block deletion as in kmock.
 - fault injection: `inject_fault(status, ...)` answers the next matching requests with an error and no
   state change; `drop_watches()` ends every open watch stream (clients must reconnect).
-- `/api/v1/namespaces` (kmock's path parser cannot handle it): a read-only list of the namespaces in use.
+- `/api/v1/namespaces` (kmock's path parser cannot handle it): list/get the namespaces in use; create and delete
+  are accepted (every namespace exists implicitly; deleting one does not delete its objects).
 
 Not emulated: admission, schema/CEL validation, RBAC, server-side apply, asynchronous GC timing, controllers
 (no pods appear for a Job: tests patch the Job/pod status to simulate the lifecycle).
@@ -169,6 +170,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _rv: int = attrs.field(default=0, init=False)
     _event_log: deque = attrs.field(factory=lambda: deque(maxlen=EVENT_LOG_SIZE), init=False)
     _faults: list[Fault] = attrs.field(factory=list, init=False)
+    _created_namespaces: set[str] = attrs.field(factory=set, init=False)
     _faults_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
     # (monotonic time, action, plural, namespace, name) of every successful write, for tests and benchmarks.
     writes: list[tuple[float, str, str, str | None, str]] = attrs.field(factory=list, init=False)
@@ -207,17 +209,24 @@ class KubeEmulator(kmock.KubernetesEmulator):
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         path = raw_request.path.rstrip("/")
         if path == "/api/v1/namespaces" or re.fullmatch(r"/api/v1/namespaces/[^/]+", path):
-            return self._serve_namespaces(raw_request, path)
+            return await self._serve_namespaces(raw_request, path)
         return await super().__call__(raw_request)
 
-    def _serve_namespaces(self, raw_request: aiohttp.web.BaseRequest, path: str) -> aiohttp.web.StreamResponse:
-        names = {"default", "kube-system"} | {ns for (_, ns, _) in list(self._objects) if ns}
+    async def _serve_namespaces(self, raw_request: aiohttp.web.BaseRequest, path: str) -> aiohttp.web.StreamResponse:
+        if raw_request.method == "POST" and path == "/api/v1/namespaces":  # accepted; any namespace works anyway
+            body = await raw_request.json()
+            self._created_namespaces.add(body["metadata"]["name"])
+            return aiohttp.web.json_response({"apiVersion": "v1", "kind": "Namespace", **body}, status=201)
+        if raw_request.method == "DELETE" and path != "/api/v1/namespaces":  # objects inside are kept (no GC)
+            self._created_namespaces.discard(path.rsplit("/", 1)[1])
+            return aiohttp.web.json_response({"kind": "Status", "status": "Success"})
+        names = {"default", "kube-system"} | self._created_namespaces | {ns for (_, ns, _) in list(self._objects) if ns}
         items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}, "status": {"phase": "Active"}}
                  for n in sorted(names)]
         if raw_request.method != "GET":
             return aiohttp.web.json_response({"kind": "Status", "code": 405, "status": "Failure",
                                               "reason": "MethodNotAllowed",
-                                              "message": "namespaces are read-only in the emulator"}, status=405)
+                                              "message": f"{raw_request.method} {path} is not emulated"}, status=405)
         if path == "/api/v1/namespaces":
             return aiohttp.web.json_response({"apiVersion": "v1", "kind": "NamespaceList",
                                               "metadata": {"resourceVersion": str(self._rv)}, "items": items})
