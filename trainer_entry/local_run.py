@@ -30,13 +30,14 @@ def run_local_job(job: GRPOJob, output_dir: Path, metrics_port: int | None = Non
     output_dir.mkdir(parents=True, exist_ok=True)
     config = output_dir / CONFIG_KEY
     config.write_text(json.dumps(job.to_wire(), indent=2, ensure_ascii=False) + "\n")
+    summary = output_dir / "termination-log"
+    summary.write_text("")  # like the kubelet's file: the trainer writes its summary only where one exists
     port = metrics_port or free_port()
     print(f"local run: engine {job.spec.engine}, model {job.spec.model.path}, outputs {output_dir}", flush=True)
     print(f"metrics: http://127.0.0.1:{port}/metrics", flush=True)
     code = trainer_main(["--config", str(config), "--outputs", str(output_dir), "--metrics-port", str(port),
                          "--metrics-addr", "127.0.0.1", "--termination-log", str(output_dir / "termination-log")])
-    summary = output_dir / "termination-log"
-    if summary.exists():
+    if summary.read_text().strip():
         print(summary.read_text().rstrip(), flush=True)
     print(f"checkpoints: {output_dir / 'checkpoints'}", flush=True)
     return code

@@ -339,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             step = exporter.state.global_step
             reward_mean = exporter.state.values.get("critic/rewards/mean")
         ckpt = latest_checkpoint(paths.checkpoint_dir)
+        if step is None and ckpt is not None:  # nothing trained in this attempt: report where the run stands
+            step = ckpt.step
         write_termination_log(
             format_summary(code, step, reward_mean, ckpt.path if ckpt else None, reason), args.termination_log
         )
