@@ -19,6 +19,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -174,7 +175,7 @@ def _inprocess_runtime(response: str, ground_truth: str) -> float:
     return time.perf_counter() - start
 
 
-def code_overhead(cases, repeats: int = 3) -> tuple[float, float]:
+def code_overhead(cases, repeats: int = 5) -> tuple[float, float]:
     """(median, max) over cases of: sandbox wall time minus the same tests' in-process runtime, in ms.
 
     Each side is the best of ``repeats`` runs (the machine is shared; the best run is the cost without
@@ -228,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((source, len(cases), name, result))
             print(f"  measured {source:15s} {name}", file=sys.stderr)
 
+    load = os.getloadavg()
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average at the end "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)\n"
+    )
     print("| data source | cases | scorer | accuracy | responses/s (1 core) |")
     print("|---|---:|---|---:|---:|")
     for source, n, name, r in rows:
