@@ -67,7 +67,7 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.posting.level = logging.CRITICAL  # only the operator's explicit Events, not kopf's log lines
     settings.posting.reporting_component = MANAGED_BY
     settings.posting.event_name_prefix = "grpo-"
-    settings.watching.server_timeout = CONFIG.watch_server_timeout_s
+    settings.watching.server_timeout = int(CONFIG.watch_server_timeout_s)  # the API parses it as an integer
     settings.watching.client_timeout = CONFIG.watch_client_timeout_s
     settings.execution.max_workers = CONFIG.workers
     for selector in (("batch", "jobs"), ("ray.io", "rayjobs"), ("", "v1", "pods")):

@@ -280,6 +280,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         if action == "list":
             return aiohttp.web.json_response(await self._serve_list(request))
         if action == "watch":
+            timeout = request.params.get("timeoutSeconds")
+            if timeout is not None and not timeout.isdigit():  # the real API server answers 400 too
+                raise _error(400, "BadRequest", f"timeoutSeconds: invalid integer {timeout!r}")
             response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
             await response.prepare(request._raw_request)
             async for event in self._serve_watch(request):
@@ -483,7 +486,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                                and self._selected(request, ev["object"])]
             else:
                 initial = [{"type": "ADDED", "object": obj} for obj in self._snapshot(request)]
-        timeout = float(request.params.get("timeoutSeconds") or 0) or None
+        timeout = int(request.params.get("timeoutSeconds") or 0) or None
         deadline = time.monotonic() + timeout if timeout else None
         try:
             for event in initial:
