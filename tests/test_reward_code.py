@@ -102,6 +102,21 @@ def test_attack_scores_zero_and_caller_survives(attack, monkeypatch):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="uid drop (the real barrier) only happens when started as root")
+def test_trainer_environment_is_unreadable_through_proc():
+    # /proc/<pid>/environ shows the process's initial environment, which always has PATH.
+    code = (
+        "import os\n"
+        "try:\n"
+        "    leaked = b'PATH=' in open(f'/proc/{os.getppid()}/environ', 'rb').read()\n"
+        "except OSError:\n"
+        "    leaked = False\n"
+        "print(7 if leaked else 0)"
+    )
+    truth = json.dumps({"inputs": [""], "outputs": ["0\n"]})
+    assert compute_score("code", code, truth, **FAST) == 1.0  # ran, and found nothing
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uid drop (the real barrier) only happens when started as root")
 def test_kill_around_the_python_guard_is_refused_by_the_uid_drop():
     # posix.kill is the C function behind os.kill, so it bypasses the harness's os.kill guard.
     code = "import os, posix\ntry:\n    posix.kill(os.getppid(), 9)\nexcept PermissionError:\n    print(7)"
