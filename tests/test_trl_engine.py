@@ -21,7 +21,7 @@ from trainer_entry.local_defaults import EMBEDDED_DATA, EMBEDDED_MODEL, EMBEDDED
 from trainer_entry.toy_data import write_toy_dataset
 from trainer_entry.trl_metrics import reward_rise
 
-# The shortened run: the embedded defaults (batch 16, lr 2e-3, 1-token answers) stopped after 96 of their 256
+# The shortened run: the embedded defaults (batch 16, lr 1e-3, 1-token answers) stopped after 96 of their 256
 # steps. By then the tiny model has learned parity itself, not just to answer with a label (~10 s idle, 2 cores).
 SHORT_STEPS = 96
 SHORT = {"training.totalTrainingSteps": SHORT_STEPS, "training.saveFreq": SHORT_STEPS // 2,
@@ -95,7 +95,7 @@ def test_metrics_jsonl_has_verl_keys(short_run):
         assert set(r["data"]) >= TRAIN_KEYS, TRAIN_KEYS - set(r["data"])
     last = train[-1]["data"]
     assert last["training/global_step"] == SHORT_STEPS
-    assert last["actor/lr"] == pytest.approx(2e-3)
+    assert last["actor/lr"] == pytest.approx(EMBEDDED_SPEC_DEFAULTS["training.learningRate"])
     assert 0.0 <= last["critic/rewards/min"] <= last["critic/rewards/mean"] <= last["critic/rewards/max"] <= 1.0
     assert last["response_length/mean"] == 1.0
     val = [r for r in records if any(k.startswith("val-core/") for k in r["data"])]
