@@ -175,3 +175,27 @@ def test_user_reward_that_raises_names_the_sample(parquet, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 4, err  # constants.EXIT_REWARD_ERROR
     assert f"{reward}:compute_score raised KeyError" in err and "data_source='classification'" in err
+
+
+@pytest.mark.slow
+def test_shared_exporter_serves_the_trl_metrics(short_run):
+    """The trainer's Prometheus exporter, unchanged, turns the TRL engine's JSONL into the grpo_* gauges."""
+    from prometheus_client import generate_latest
+
+    from trainer_entry.exporter import Exporter
+
+    _code, out, metrics = short_run
+    exporter = Exporter(metrics, "trl", EMBEDDED_MODEL, out / "checkpoints", None)
+    assert exporter.poll_once() > 0
+    text = generate_latest(exporter.registry).decode()
+    samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+               if line and not line.startswith("#")}
+    last = [r["data"] for r in read_jsonl(metrics) if "critic/rewards/mean" in r["data"]][-1]
+    assert samples["grpo_global_step"] == SHORT_STEPS
+    assert samples["grpo_total_steps"] == SHORT_STEPS
+    assert samples["grpo_reward_mean"] == pytest.approx(last["critic/rewards/mean"])
+    assert samples["grpo_reward_std"] == pytest.approx(last["critic/rewards/std"])
+    assert samples["grpo_kl_loss"] == pytest.approx(last["actor/kl_loss"])
+    assert samples["grpo_last_checkpoint_step"] == SHORT_STEPS
+    assert samples['grpo_val_score{data_source="classification"}'] >= 0.75
+    assert samples['grpo_trainer_info{engine="trl",model="embedded:tiny"}'] == 1.0
