@@ -199,3 +199,14 @@ def test_shared_exporter_serves_the_trl_metrics(short_run):
     assert samples["grpo_last_checkpoint_step"] == SHORT_STEPS
     assert samples['grpo_val_score{data_source="classification"}'] >= 0.75
     assert samples['grpo_trainer_info{engine="trl",model="embedded:tiny"}'] == 1.0
+
+
+def test_fewer_rows_than_a_batch_is_a_data_error(tmp_path, capsys):
+    from trainer_entry.toy_data import make_records
+
+    train, _ = make_records(4, 0)
+    (tmp_path / "few.json").write_text(json.dumps(train))
+    convert(tmp_path / "few.json", tmp_path / "few.parquet")
+    code = trl_engine.run(embedded_job(), tmp_path / "few.parquet", None, None, tmp_path / "ckpt", tmp_path / "m.jsonl")
+    assert code == EXIT_DATA_ERROR
+    assert "few.parquet: has 4 rows, fewer than spec.training.batchSize=16" in capsys.readouterr().err

@@ -150,6 +150,10 @@ def run(job, train_parquet, val_parquet, reward_path, checkpoint_dir, metrics_pa
     try:
         fn, label = load_reward_function(reward_path, spec.reward.function_name)
         train_rows = read_verl_parquet(train_parquet)
+        if len(train_rows) < spec.training.batch_size:
+            raise DataError(train_parquet, f"has {len(train_rows)} rows, fewer than spec.training.batchSize="
+                                           f"{spec.training.batch_size}: a step needs a full batch of prompts. "
+                                           "Add rows or lower training.batchSize")
         val_rows = read_verl_parquet(val_parquet) if val_parquet is not None else []
         return _train(spec, kwargs, resume, fn, label, train_rows, val_rows, train_parquet, val_parquet,
                       out, ckpt_dir, metrics_path)
