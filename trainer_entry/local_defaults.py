@@ -11,7 +11,8 @@ klLossCoef 0.001, klLossType low_var_kl). Changed, and why:
   large gradient (TRL's k3 KL is not clamped like verl's low_var_kl) knocked the learned policy into
   "always one label" after it had reached reward 1.0; 1e-3 did not.
 - batchSize 16 (seed 256) and epochs 8 (seed 15): 512 toy prompts / 16 = 32 steps per epoch, 256 steps
-  in all, ~2 minutes on 2 cores. Each step still samples 16 x 5 = 80 responses.
+  in all, ~1 minute on 2 shared cores (measured: 57 s for `./train.sh --local`, first 10% of steps reward
+  0.19, last 10% 0.95, validation 0.997). Each step still samples 16 x 5 = 80 responses.
 - maxResponseLength 1 (seed 1024): the answer is one word, and the tokenizer has one token per word. With
   2 or 3 tokens the builtin classification reward (which ignores punctuation) also accepts "odd ?" and
   "? odd", the label's position keeps moving, and in our runs the model stopped at "always the same label"
