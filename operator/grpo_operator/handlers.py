@@ -108,22 +108,22 @@ def _slim(body: kopf.Body) -> dict[str, Any]:
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def grpojobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+async def grpojobs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): _plain(body)}
 
 
 @kopf.index("batch", "v1", "jobs", labels=OWNED)
-def grpo_jobs(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
+async def grpo_jobs(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[LABEL_GRPOJOB]): _slim(body)}
 
 
 @kopf.index("ray.io", "v1", "rayjobs", labels=OWNED)
-def grpo_rayjobs(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
+async def grpo_rayjobs(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[LABEL_GRPOJOB]): _slim(body)}
 
 
 @kopf.index("", "v1", "pods", labels=OWNED)
-def grpo_pods(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
+async def grpo_pods(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[LABEL_GRPOJOB]): _slim(body)}
 
 
@@ -239,7 +239,7 @@ def reconcile_grpojob(namespace: str, name: str, **kwargs: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, when=lambda type, **_: type == "DELETED")
-def grpojob_gone(namespace: str, name: str, **_: Any) -> None:
+async def grpojob_gone(namespace: str, name: str, **_: Any) -> None:
     metrics.forget(namespace, name)
     _written.pop((namespace, name), None)
     if "poller" in _state:
