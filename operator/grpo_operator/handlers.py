@@ -14,6 +14,7 @@ Run with: kopf run --standalone -A -m grpo_operator.handlers --liveness=http://0
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import threading
@@ -168,6 +169,52 @@ def _children_names(name: str, spec: dict[str, Any], obs: status_derive.Observed
     return names
 
 
+def _observe(namespace: str, name: str, body: dict[str, Any], workloads: list[dict], pods: list[dict]):
+    """What exists for this GRPOJob, without API calls: (Observed, parsed GRPOJob or None, wire spec or None)."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    live = [w for w in workloads if reconcile.owned_by(w, meta["uid"]) and not w["metadata"].get("deletionTimestamp")]
+    obs = status_derive.Observed(generation=meta.get("generation"), suspend=bool(spec.get("suspend")),
+                                 workload=live[0] if live else None)
+    try:
+        job = parse_grpojob({k: body.get(k) for k in ("apiVersion", "kind", "metadata", "spec")},
+                            source=f"GRPOJob {namespace}/{name}")
+    except GRPOJobInvalid as e:
+        obs.spec_errors = e.errors
+        return obs, None, None
+    obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
+    return obs, job, job.spec.to_wire()
+
+
+def _derive(name: str, body: dict[str, Any], obs: status_derive.Observed, wire_spec: dict[str, Any] | None,
+            pods: list[dict], previous: dict[str, Any]) -> dict[str, Any]:
+    if wire_spec is not None:
+        obs.rejected_fields = reconcile.rejected_fields(obs.workload, wire_spec)
+    obs.pods = pods if obs.workload is not None else []
+    return status_derive.derive_status(obs, previous, now(), _children_names(name, body.get("spec") or {}, obs))
+
+
+def _previous(namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    # The operator is the only writer of these status fields: what it wrote last is the freshest base.
+    return _written.get((namespace, name), {}).get(body["metadata"]["uid"]) or body.get("status") or {}
+
+
+def _track(namespace: str, name: str, status: dict[str, Any], obs: status_derive.Observed) -> None:
+    metrics.set_phase(namespace, name, status["phase"])
+    if "poller" in _state:
+        _state["poller"].track(namespace, name, _pod_ip(obs.pods) if status["phase"] == "Running" else None)
+
+
+def status_settled(namespace: str, name: str, body: dict[str, Any], workloads: list[dict], pods: list[dict]) -> bool:
+    """Whether a status-only sync would write nothing (pure and cheap: runs in kopf's event loop)."""
+    obs, _, wire_spec = _observe(namespace, name, body, workloads, pods)
+    previous = _previous(namespace, name, body)
+    status = _derive(name, body, obs, wire_spec, pods, previous)
+    if status_derive.status_changed(previous, status):
+        return False
+    _track(namespace, name, status, obs)
+    return True
+
+
 def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], full: bool,
          known: dict[str, Any] | None = None) -> SyncResult | None:
     """Bring one GRPOJob's children (full=True) and status in line with what exists now. Idempotent.
@@ -179,32 +226,18 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
         body = known if known is not None else kube.get(API_VERSION, KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
-        meta, spec = body["metadata"], body.get("spec") or {}
-        # The operator is the only writer of these status fields: what it wrote last is the freshest base.
-        previous = _written.get((namespace, name), {}).get(meta["uid"]) or body.get("status") or {}
-        uid = meta["uid"]
-        workloads = [w for w in workloads if reconcile.owned_by(w, uid)]
-        obs = status_derive.Observed(generation=meta.get("generation"), suspend=bool(spec.get("suspend")))
-        workload = next((w for w in workloads if not w["metadata"].get("deletionTimestamp")), None)
-        try:
-            job = parse_grpojob({k: body.get(k) for k in ("apiVersion", "kind", "metadata", "spec")},
-                                source=f"GRPOJob {namespace}/{name}")
-        except GRPOJobInvalid as e:
-            obs.spec_errors = e.errors
-        else:
-            obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
-            if full:
-                obs.missing_refs = missing_references(job, namespace, _fetch_ref(kube, namespace))
-            wire_spec = job.spec.to_wire()
-            if full and not obs.missing_refs:
+        uid = body["metadata"]["uid"]
+        previous = _previous(namespace, name, body)
+        obs, job, wire_spec = _observe(namespace, name, body, workloads, pods)
+        if full and job is not None:
+            obs.missing_refs = missing_references(job, namespace, _fetch_ref(kube, namespace))
+            if not obs.missing_refs:
                 desired = build_children(job, uid=uid, image=default_image(), namespace=namespace)
                 finished = bool(previous.get("completionTime")) and previous.get("phase") in ("Succeeded", "Failed")
-                plan = reconcile.plan(desired, workloads, spec=wire_spec, finished=finished)
-                workload = reconcile.apply(kube, plan, uid=uid)
-            obs.rejected_fields = reconcile.rejected_fields(workload, wire_spec)
-        obs.workload = workload
-        obs.pods = pods if workload is not None else []
-        status = status_derive.derive_status(obs, previous, now(), _children_names(name, spec, obs))
+                owned = [w for w in workloads if reconcile.owned_by(w, uid)]
+                plan = reconcile.plan(desired, owned, spec=wire_spec, finished=finished)
+                obs.workload = reconcile.apply(kube, plan, uid=uid)
+        status = _derive(name, body, obs, wire_spec, pods, previous)
         if status_derive.status_changed(previous, status):
             try:
                 kube.patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
@@ -212,11 +245,9 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
                 if e.status == 404:  # deleted meanwhile
                     return None
                 raise
-            _written[(namespace, name)] = {meta["uid"]: status}
+            _written[(namespace, name)] = {uid: status}
             events.post(body, events.transition_events(previous, status))
-        metrics.set_phase(namespace, name, status["phase"])
-        if "poller" in _state:
-            _state["poller"].track(namespace, name, _pod_ip(obs.pods) if status["phase"] == "Running" else None)
+        _track(namespace, name, status, obs)
         return SyncResult(status, obs)
 
 
@@ -246,29 +277,41 @@ async def grpojob_gone(namespace: str, name: str, **_: Any) -> None:
         _state["poller"].forget(namespace, name)
 
 
-def _child_event(type: str | None, namespace: str, labels: dict[str, str], kwargs: dict[str, Any]) -> None:
-    owner = labels.get(LABEL_GRPOJOB)
-    if not owner:
-        return
-    workloads, pods = _children((namespace, owner), kwargs)
+def _child_sync(type: str | None, namespace: str, owner: str, workloads: list[dict], pods: list[dict],
+                known: dict[str, Any] | None) -> None:
     with metrics.observe("workload"):
         try:
-            sync(namespace, owner, workloads=workloads, pods=pods, full=type == "DELETED",
-                 known=_known((namespace, owner), kwargs))
+            sync(namespace, owner, workloads=workloads, pods=pods, full=type == "DELETED", known=known)
         except reconcile.ChildConflict as e:
             raise kopf.TemporaryError(str(e), delay=5) from None
 
 
+async def _child_event(type: str | None, namespace: str, labels: dict[str, str], kwargs: dict[str, Any]) -> None:
+    owner = labels.get(LABEL_GRPOJOB)
+    if not owner:
+        return
+    workloads, pods = _children((namespace, owner), kwargs)
+    known = _known((namespace, owner), kwargs)
+    # Most child events change nothing in the GRPOJob's status: decide that in the event loop, and only go to a
+    # worker thread (blocking API calls) when there is something to write or a deleted workload to recreate.
+    # A sync already running for this GRPOJob may be writing from older indices: never skip behind it.
+    busy = _lock(namespace, owner).locked()
+    if type != "DELETED" and known is not None and not busy and status_settled(namespace, owner, known, workloads,
+                                                                                pods):
+        return
+    await asyncio.to_thread(_child_sync, type, namespace, owner, workloads, pods, known)
+
+
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
-def job_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
-    _child_event(type, namespace, labels, kwargs)
+async def job_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
+    await _child_event(type, namespace, labels, kwargs)
 
 
 @kopf.on.event("ray.io", "v1", "rayjobs", labels=OWNED)
-def rayjob_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
-    _child_event(type, namespace, labels, kwargs)
+async def rayjob_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
+    await _child_event(type, namespace, labels, kwargs)
 
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)
-def pod_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
-    _child_event(None if type == "DELETED" else type, namespace, labels, kwargs)
+async def pod_event(type: str | None, namespace: str, labels: dict[str, str], **kwargs: Any) -> None:
+    await _child_event(None if type == "DELETED" else type, namespace, labels, kwargs)
