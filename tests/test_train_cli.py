@@ -162,3 +162,19 @@ def test_usage_errors():
         build_request(["stray"])
     with pytest.raises(UsageError, match="--drgrpo"):
         build_request(["--drgrpo", "--loss_agg_mode", "token-mean"])
+
+
+def test_local_cpu_example_matches_the_embedded_defaults():
+    """examples/local-cpu.yaml (what kind users apply) trains like `./train.sh --local`."""
+    example = next(d for d in yaml.safe_load_all((REPO / "examples" / "local-cpu.yaml").read_text())
+                   if d["kind"] == "GRPOJob")
+    spec, _ = spec_of(["--local"], local_engine="trl")
+    assert parse_grpojob(example).spec == spec
+
+
+def test_tiny_model_on_user_data_gets_room_for_real_answers(seed_data):
+    spec, _ = spec_of(["--local", "--data", str(seed_data)], local_engine="trl")
+    assert spec.model.path == "embedded:tiny" and spec.training.batch_size == 16
+    assert spec.training.max_response_length == 32 and spec.data.max_prompt_length == 256
+    spec, _ = spec_of(["--local", "--data", str(seed_data), "--max_response_length", "8"], local_engine="trl")
+    assert spec.training.max_response_length == 8

@@ -48,3 +48,10 @@ EMBEDDED_SPEC_DEFAULTS: dict[str, object] = {
     "training.saveFreq": 50,
     "training.testFreq": 50,
 }
+
+# The tiny model on the user's own data (`./train.sh --local --data my.json`): the toy set's one-token answers
+# and 64-token prompts would cut real answers off, the seed's 1024 tokens would take hours on a CPU.
+USER_DATA_LENGTHS: dict[str, object] = {
+    "data.maxPromptLength": 256,
+    "training.maxResponseLength": 32,
+}

@@ -218,8 +218,8 @@ def build_request(argv: list[str], *, local_engine: str | None = None) -> TrainR
     if args.val_data:
         val, _ = parse_data_arg(args.val_data, "--val_data")
         spec["data"]["val"] = val
-    if embedded and model_is_embedded(spec) and data_value == EMBEDDED_DATA:
-        _apply_embedded_defaults(spec)
+    if model_is_embedded(spec):
+        _apply_embedded_defaults(spec, toy_data=data_value == EMBEDDED_DATA)
 
     reward_file = args.reward_func
     if reward_file:
@@ -241,12 +241,14 @@ def model_is_embedded(spec: dict[str, Any]) -> bool:
     return spec.get("model", {}).get("path") == EMBEDDED_MODEL
 
 
-def _apply_embedded_defaults(spec: dict[str, Any]) -> None:
+def _apply_embedded_defaults(spec: dict[str, Any], toy_data: bool) -> None:
     """The embedded tiny model needs engine settings of its own to learn within minutes on 2 cores; any
     flag the user gave wins. The GRPO parameters (KL loss, its coefficient and type, std normalisation)
-    keep the seed's defaults."""
-    from trainer_entry.local_defaults import EMBEDDED_SPEC_DEFAULTS
+    keep the seed's defaults. With the user's own data instead of the toy set, answers and prompts get
+    room to be longer than the toy set's one-word answers."""
+    from trainer_entry.local_defaults import EMBEDDED_SPEC_DEFAULTS, USER_DATA_LENGTHS
 
-    for dotted, value in EMBEDDED_SPEC_DEFAULTS.items():
+    defaults = EMBEDDED_SPEC_DEFAULTS if toy_data else {**EMBEDDED_SPEC_DEFAULTS, **USER_DATA_LENGTHS}
+    for dotted, value in defaults.items():
         if _lookup(spec, dotted) is None:
             _set(spec, dotted, value)
