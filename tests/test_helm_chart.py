@@ -25,7 +25,18 @@ from grpo_operator.constants import (
     TRAINER_IMAGE_ENV,
     TRAINER_METRICS_PORT,
 )
-from tests.tools import CHART, KUBE_VERSION, REPO, by_kind, find_tool, helm_template, one, run, write_values
+from tests.tools import (
+    ALERTS,
+    CHART,
+    KUBE_VERSION,
+    REPO,
+    by_kind,
+    find_tool,
+    helm_template,
+    one,
+    run,
+    write_values,
+)
 
 MONITORING_ON = {
     "monitoring": {
@@ -120,44 +131,34 @@ _NS_SELECTOR = {
         {"required": ["matchNames"], "properties": {"matchNames": {"type": "array", "minItems": 1}}},
     ],
 }
+
+
+def _monitor_schema(endpoints_key: str) -> dict:
+    """ServiceMonitor and PodMonitor differ only in the name of their endpoint list."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "metadata": _META,
+            "spec": {
+                "type": "object",
+                "required": ["selector", endpoints_key],
+                "additionalProperties": False,
+                "properties": {
+                    "selector": _SELECTOR,
+                    "namespaceSelector": _NS_SELECTOR,
+                    endpoints_key: {"type": "array", "minItems": 1, "items": _ENDPOINT},
+                },
+            },
+        },
+    }
+
+
 # The parts of the prometheus-operator (monitoring.coreos.com/v1) and kopf CRD schemas this chart uses.
 STRUCTURAL_SCHEMAS = {
-    "ServiceMonitor": {
-        "type": "object",
-        "required": ["apiVersion", "metadata", "spec"],
-        "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"},
-            "metadata": _META,
-            "spec": {
-                "type": "object",
-                "required": ["selector", "endpoints"],
-                "additionalProperties": False,
-                "properties": {
-                    "selector": _SELECTOR,
-                    "namespaceSelector": _NS_SELECTOR,
-                    "endpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT},
-                },
-            },
-        },
-    },
-    "PodMonitor": {
-        "type": "object",
-        "required": ["apiVersion", "metadata", "spec"],
-        "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"},
-            "metadata": _META,
-            "spec": {
-                "type": "object",
-                "required": ["selector", "podMetricsEndpoints"],
-                "additionalProperties": False,
-                "properties": {
-                    "selector": _SELECTOR,
-                    "namespaceSelector": _NS_SELECTOR,
-                    "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT},
-                },
-            },
-        },
-    },
+    "ServiceMonitor": _monitor_schema("endpoints"),
+    "PodMonitor": _monitor_schema("podMetricsEndpoints"),
     "PrometheusRule": {
         "type": "object",
         "required": ["apiVersion", "metadata", "spec"],
@@ -444,14 +445,7 @@ def test_monitoring_objects_carry_additional_labels_and_scrape_the_right_ports(r
     ]
     rule = one(objects, "PrometheusRule")
     alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
-    assert {r["alert"] for r in alerts} == {
-        "GRPOTrainingStalled",
-        "GRPOLossNaN",
-        "GRPOKLDivergenceHigh",
-        "GRPOResponseTruncationHigh",
-        "GRPOJobFailed",
-        "GRPOOperatorReconcileErrors",
-    }
+    assert {r["alert"] for r in alerts} == ALERTS
     assert all(r["labels"]["team"] == "ml" and r["labels"]["severity"] for r in alerts)
     assert all("{{ $labels." in r["annotations"]["summary"] for r in alerts)
 

@@ -13,18 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from tests.tools import REPO, find_tool, helm_template, one, run, write_values
+from tests.tools import ALERTS, REPO, find_tool, helm_template, one, run, write_values
 
 PROMTOOL_TESTS = sorted((REPO / "tests" / "promtool").glob("*.yaml"))
 SUBJECT = re.compile(r'(?:grpojob|controller)="([^"]+)"')
-ALERTS = {
-    "GRPOTrainingStalled",
-    "GRPOLossNaN",
-    "GRPOKLDivergenceHigh",
-    "GRPOResponseTruncationHigh",
-    "GRPOJobFailed",
-    "GRPOOperatorReconcileErrors",
-}
 
 
 def render_rule_groups(tmp_path: Path, rule_values: dict | None = None) -> list[dict]:

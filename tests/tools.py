@@ -70,3 +70,14 @@ def one(objects: list[dict], kind: str) -> dict:
     found = by_kind(objects, kind)
     assert len(found) == 1, f"expected exactly one {kind}, got {[o['metadata'].get('name') for o in found]}"
     return found[0]
+
+
+# Every alert the chart's PrometheusRule defines (the chart test and the promtool test both check this set).
+ALERTS = {
+    "GRPOTrainingStalled",
+    "GRPOLossNaN",
+    "GRPOKLDivergenceHigh",
+    "GRPOResponseTruncationHigh",
+    "GRPOJobFailed",
+    "GRPOOperatorReconcileErrors",
+}
