@@ -2,12 +2,16 @@
 
 Run with: kopf run --standalone -A -m grpo_operator.handlers --liveness=http://0.0.0.0:8080/healthz
 
-- GRPOJob create/resume/update: one `sync(full=True)`: validate, check references, reconcile children, derive
-  and write the status, post Events for transitions.
+- GRPOJob watch events (level-based, no kopf create/update/resume handlers): a GRPOJob seen for the first time
+  (including the re-listing after a restart) or with a changed spec/labels/annotations gets one `sync(full=True)`:
+  validate, check references, reconcile children, derive and write the status, post Events for transitions.
+  Events that change none of these (e.g. our own status write) cost nothing. Failures are retried on a timer.
 - Job/RayJob/pod events (server-side filtered by the `grpo.dev/grpojob` label): `sync(full=False)`, i.e.
   status only; a deleted workload triggers a full sync (it is recreated unless the run finished or is suspended).
 - In-memory kopf indices of the children make lookups free; each sync still GETs the GRPOJob itself so that
   transitions (and their Events) are decided against the stored status, once, even across restarts.
+- kopf stores no per-object state (no progress/diffbase annotations: one API write and one watch event less
+  per GRPOJob than with create/update handlers).
 - No finalizer is ever added (no deletion handlers, no kopf timers or daemons): deleting a GRPOJob works while
   the operator is down and its children go through ownerReferences. The progress poller is a plain thread.
 """
@@ -34,10 +38,12 @@ from .progress import ProgressPoller
 from .references import missing_references
 
 CONFIG = OperatorConfig.from_env()
+log = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
 _written: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (ns, name) -> {uid: last status written}
+_missing_refs: dict[tuple[str, str], list[tuple[str, str]]] = {}  # what the last full sync found missing
 OWNED = {LABEL_GRPOJOB: kopf.PRESENT}
 
 
@@ -62,9 +68,11 @@ def _lock(namespace: str, name: str) -> threading.Lock:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"  # declared for clarity; no handler requires it
+    # Only event handlers: kopf keeps no per-object state, so these storages stay unused (declared for clarity).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration")
+    logging.getLogger("kopf.objects").addFilter(_quiet_event_handlers)
     settings.posting.level = logging.CRITICAL  # only the operator's explicit Events, not kopf's log lines
     settings.posting.reporting_component = MANAGED_BY
     settings.posting.event_name_prefix = "grpo-"
@@ -182,6 +190,7 @@ def _observe(namespace: str, name: str, body: dict[str, Any], workloads: list[di
         obs.spec_errors = e.errors
         return obs, None, None
     obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
+    obs.missing_refs = list(_missing_refs.get((namespace, name), []))  # as the last full sync found them
     return obs, job, job.spec.to_wire()
 
 
@@ -231,6 +240,7 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
         obs, job, wire_spec = _observe(namespace, name, body, workloads, pods)
         if full and job is not None:
             obs.missing_refs = missing_references(job, namespace, _fetch_ref(kube, namespace))
+            _missing_refs[(namespace, name)] = obs.missing_refs
             if not obs.missing_refs:
                 desired = build_children(job, uid=uid, image=default_image(), namespace=namespace)
                 finished = bool(previous.get("completionTime")) and previous.get("phase") in ("Succeeded", "Failed")
@@ -252,27 +262,117 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
 
 
 # --- handlers -------------------------------------------------------------------------------------------------
+#
+# GRPOJobs are handled level-based from their watch events (no kopf create/update/resume handlers): kopf then keeps
+# no per-object state, so it writes no progress/diffbase annotations (one API write and one watch event less per
+# GRPOJob). A GRPOJob whose spec, labels and annotations were already reconciled only gets a status check; failed
+# reconciles are retried by `_schedule`. The operator's restart re-lists every GRPOJob: each gets a full sync.
+
+_synced: dict[tuple[str, str], tuple] = {}  # (ns, name) -> what the last successful full sync reconciled
+_retries: dict[tuple[str, str], asyncio.TimerHandle] = {}
+INDEX_NAMES = ("grpojobs", "grpo_jobs", "grpo_rayjobs", "grpo_pods")
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL, backoff=CONFIG.retry_backoff_s)
-@kopf.on.create(GROUP, VERSION, PLURAL, backoff=CONFIG.retry_backoff_s)
-@kopf.on.update(GROUP, VERSION, PLURAL, backoff=CONFIG.retry_backoff_s)
-def reconcile_grpojob(namespace: str, name: str, **kwargs: Any) -> None:
-    workloads, pods = _children((namespace, name), kwargs)
-    with metrics.observe("grpojob"):
-        try:
-            result = sync(namespace, name, workloads=workloads, pods=pods, full=True, known=_plain(kwargs["body"]))
-        except reconcile.ChildConflict as e:
-            raise kopf.TemporaryError(str(e), delay=5) from None
-        if result is not None and result.observed.missing_refs:
-            # The status already says Failed (with an Event, once); retry slowly in case the object appears.
-            raise kopf.TemporaryError(result.status["message"], delay=CONFIG.missing_ref_retry_s)
+def _quiet_event_handlers(record: logging.LogRecord) -> bool:
+    """Drop kopf's per-event "Handler 'x' succeeded." lines (every child/status event has one); errors stay."""
+    return not (record.levelno <= logging.INFO and record.getMessage().endswith("_event' succeeded."))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, when=lambda type, **_: type == "DELETED")
-async def grpojob_gone(namespace: str, name: str, **_: Any) -> None:
+def _reconciled_state(body: dict[str, Any]) -> tuple:
+    """What a full sync depends on besides the children: the spec (generation), labels and annotations."""
+    meta = body["metadata"]
+    return (meta.get("uid"), meta.get("generation"), repr(sorted((meta.get("labels") or {}).items())),
+            repr(sorted((meta.get("annotations") or {}).items())))
+
+
+def _full_sync(namespace: str, name: str, workloads: list[dict], pods: list[dict],
+               known: dict[str, Any] | None) -> float | None:
+    """One reconcile in a worker thread; returns the delay before a retry, or None when none is needed."""
+    retry: float | None = None
+    try:
+        with metrics.observe("grpojob"):
+            try:
+                result = sync(namespace, name, workloads=workloads, pods=pods, full=True, known=known)
+            except reconcile.ChildConflict as e:
+                raise kopf.TemporaryError(str(e), delay=5) from None
+            if result is not None and result.observed.missing_refs:
+                # The status already says Failed (with an Event, once); re-check slowly in case the object appears.
+                retry = CONFIG.missing_ref_retry_s
+                raise kopf.TemporaryError(result.status["message"], delay=retry)
+    except kopf.TemporaryError as e:
+        log.info("[%s/%s] reconcile will be retried in %.1fs: %s", namespace, name, e.delay, e)
+        if retry is None:  # a name conflict: nothing reconciled yet
+            return float(e.delay or CONFIG.retry_backoff_s)
+    except Exception as e:  # an API error: retried after the handler backoff
+        log.warning("[%s/%s] reconcile failed, retrying in %.1fs: %r", namespace, name, CONFIG.retry_backoff_s, e)
+        return CONFIG.retry_backoff_s
+    if known is not None:
+        _synced[(namespace, name)] = _reconciled_state(known)
+    return retry
+
+
+def _snapshot(key: tuple[str, str], indices: dict[str, kopf.Index]):
+    workloads, pods = _children(key, indices)
+    return workloads, pods, _known(key, indices)
+
+
+def _schedule(namespace: str, name: str, delay: float) -> None:
+    """Run a full sync again after `delay` seconds (one pending retry per GRPOJob; a newer one replaces it)."""
+    key = (namespace, name)
+    if (old := _retries.pop(key, None)) is not None:
+        old.cancel()
+    loop = asyncio.get_running_loop()
+    _retries[key] = loop.call_later(delay, lambda: loop.create_task(_retry(namespace, name)))
+
+
+async def _retry(namespace: str, name: str) -> None:
+    key = (namespace, name)
+    _retries.pop(key, None)
+    if "indices" not in _state:
+        return
+    workloads, pods, known = _snapshot(key, _state["indices"])
+    if known is None:  # deleted meanwhile
+        return
+    await _run_full(namespace, name, workloads, pods, known)
+
+
+async def _run_full(namespace: str, name: str, workloads: list[dict], pods: list[dict],
+                    known: dict[str, Any] | None) -> None:
+    delay = await asyncio.to_thread(_full_sync, namespace, name, workloads, pods, known)
+    if delay is not None:
+        _schedule(namespace, name, delay)
+
+
+def _remember_indices(kwargs: dict[str, Any]) -> None:
+    if "indices" not in _state:
+        _state["indices"] = {k: kwargs[k] for k in INDEX_NAMES}
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def grpojob_event(type: str | None, namespace: str, name: str, body: kopf.Body, **kwargs: Any) -> None:
+    key = (namespace, name)
+    _remember_indices(kwargs)
+    if type == "DELETED":
+        _forget(namespace, name)
+        return
+    known = _plain(body)
+    if known["metadata"].get("deletionTimestamp"):
+        return
+    # Already reconciled (e.g. the event of our own status write): nothing to do. The status depends only on
+    # what was reconciled and on the children, whose own events update it (the index of the children may even
+    # lag behind this event: deriving the status here could flap it back to Pending).
+    if _synced.get(key) != _reconciled_state(known):
+        workloads, pods = _children(key, kwargs)
+        await _run_full(namespace, name, workloads, pods, known)
+
+
+def _forget(namespace: str, name: str) -> None:
     metrics.forget(namespace, name)
     _written.pop((namespace, name), None)
+    _synced.pop((namespace, name), None)
+    _missing_refs.pop((namespace, name), None)
+    if (handle := _retries.pop((namespace, name), None)) is not None:
+        handle.cancel()
     if "poller" in _state:
         _state["poller"].forget(namespace, name)
 
@@ -280,26 +380,30 @@ async def grpojob_gone(namespace: str, name: str, **_: Any) -> None:
 def _child_sync(type: str | None, namespace: str, owner: str, workloads: list[dict], pods: list[dict],
                 known: dict[str, Any] | None) -> None:
     with metrics.observe("workload"):
-        try:
-            sync(namespace, owner, workloads=workloads, pods=pods, full=type == "DELETED", known=known)
-        except reconcile.ChildConflict as e:
-            raise kopf.TemporaryError(str(e), delay=5) from None
+        sync(namespace, owner, workloads=workloads, pods=pods, full=False, known=known)
 
 
 async def _child_event(type: str | None, namespace: str, labels: dict[str, str], kwargs: dict[str, Any]) -> None:
     owner = labels.get(LABEL_GRPOJOB)
     if not owner:
         return
+    _remember_indices(kwargs)
     workloads, pods = _children((namespace, owner), kwargs)
     known = _known((namespace, owner), kwargs)
+    if type == "DELETED":  # a deleted workload is recreated unless the run finished or is suspended
+        await _run_full(namespace, owner, workloads, pods, known)
+        return
     # Most child events change nothing in the GRPOJob's status: decide that in the event loop, and only go to a
-    # worker thread (blocking API calls) when there is something to write or a deleted workload to recreate.
+    # worker thread (blocking API calls) when there is something to write.
     # A sync already running for this GRPOJob may be writing from older indices: never skip behind it.
     busy = _lock(namespace, owner).locked()
-    if type != "DELETED" and known is not None and not busy and status_settled(namespace, owner, known, workloads,
-                                                                                pods):
+    if known is not None and not busy and status_settled(namespace, owner, known, workloads, pods):
         return
-    await asyncio.to_thread(_child_sync, type, namespace, owner, workloads, pods, known)
+    try:
+        await asyncio.to_thread(_child_sync, type, namespace, owner, workloads, pods, known)
+    except Exception as e:  # e.g. a failed status write: the full sync retries it
+        log.warning("[%s/%s] status sync failed, retrying in %.1fs: %r", namespace, owner, CONFIG.retry_backoff_s, e)
+        _schedule(namespace, owner, CONFIG.retry_backoff_s)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
