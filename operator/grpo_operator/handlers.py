@@ -43,6 +43,7 @@ _state: dict[str, Any] = {}
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
 _written: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (ns, name) -> {uid: last status written}
+_derived_from: dict[tuple[str, str], tuple] = {}  # (ns, name) -> `_basis` of the last status derived by `sync`
 _missing_refs: dict[tuple[str, str], list[tuple[str, str]]] = {}  # what the last full sync found missing
 OWNED = {LABEL_GRPOJOB: kopf.PRESENT}
 
@@ -107,8 +108,8 @@ def _plain(body: kopf.Body) -> dict[str, Any]:
 
 def _slim(body: kopf.Body) -> dict[str, Any]:
     meta = body.get("metadata", {})
-    keep = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "creationTimestamp",
-            "deletionTimestamp")
+    keep = ("name", "namespace", "uid", "resourceVersion", "labels", "annotations", "ownerReferences",
+            "creationTimestamp", "deletionTimestamp")
     return {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
             "metadata": {k: meta[k] for k in keep if k in meta},
             "spec": {k: v for k, v in dict(body.get("spec", {})).items()
@@ -213,6 +214,21 @@ def _track(namespace: str, name: str, status: dict[str, Any], obs: status_derive
         _state["poller"].track(namespace, name, _pod_ip(obs.pods) if status["phase"] == "Running" else None)
 
 
+def _basis(body: dict[str, Any], workload: dict[str, Any] | None, pods: list[dict]) -> tuple:
+    """The exact inputs a status is derived from (the GRPOJob's reconciled state, workload and pod versions)."""
+    def version(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+        return obj["metadata"].get("uid"), obj["metadata"].get("resourceVersion")
+
+    return (_reconciled_state(body), version(workload) if workload is not None else None,
+            tuple(sorted(version(p) for p in pods)) if workload is not None else ())
+
+
+def _live_workload(body: dict[str, Any], workloads: list[dict]) -> dict[str, Any] | None:
+    uid = body["metadata"]["uid"]
+    return next((w for w in workloads if reconcile.owned_by(w, uid) and not w["metadata"].get("deletionTimestamp")),
+                None)
+
+
 def status_settled(namespace: str, name: str, body: dict[str, Any], workloads: list[dict], pods: list[dict]) -> bool:
     """Whether a status-only sync would write nothing (pure and cheap: runs in kopf's event loop)."""
     obs, _, wire_spec = _observe(namespace, name, body, workloads, pods)
@@ -257,6 +273,7 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
                 raise
             _written[(namespace, name)] = {uid: status}
             events.post(body, events.transition_events(previous, status))
+        _derived_from[(namespace, name)] = _basis(body, obs.workload, obs.pods)
         _track(namespace, name, status, obs)
         return SyncResult(status, obs)
 
@@ -371,6 +388,7 @@ def _forget(namespace: str, name: str) -> None:
     _written.pop((namespace, name), None)
     _synced.pop((namespace, name), None)
     _missing_refs.pop((namespace, name), None)
+    _derived_from.pop((namespace, name), None)
     if (handle := _retries.pop((namespace, name), None)) is not None:
         handle.cancel()
     if "poller" in _state:
@@ -396,9 +414,14 @@ async def _child_event(type: str | None, namespace: str, labels: dict[str, str],
     # Most child events change nothing in the GRPOJob's status: decide that in the event loop, and only go to a
     # worker thread (blocking API calls) when there is something to write.
     # A sync already running for this GRPOJob may be writing from older indices: never skip behind it.
+    # The event of a child this operator just created (or of any state a status was already derived from) is
+    # recognised by the objects' versions alone, without parsing the GRPOJob again.
     busy = _lock(namespace, owner).locked()
-    if known is not None and not busy and status_settled(namespace, owner, known, workloads, pods):
-        return
+    if known is not None and not busy:
+        if _derived_from.get((namespace, owner)) == _basis(known, _live_workload(known, workloads), pods):
+            return
+        if status_settled(namespace, owner, known, workloads, pods):
+            return
     try:
         await asyncio.to_thread(_child_sync, type, namespace, owner, workloads, pods, known)
     except Exception as e:  # e.g. a failed status write: the full sync retries it
