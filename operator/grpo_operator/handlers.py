@@ -32,6 +32,7 @@ from . import events, metrics, reconcile, status_derive
 from .api import GRPOJobInvalid, parse_grpojob
 from .builders import build_children, default_image, kueue_queue
 from .constants import API_VERSION, GROUP, KIND, LABEL_GRPOJOB, MANAGED_BY, PLURAL, VERSION
+from .kopf_storage import NoDiffBase
 from .kube import Kube, load_api_client
 from .operator_config import OperatorConfig
 from .progress import ProgressPoller
@@ -69,10 +70,10 @@ def _lock(namespace: str, name: str) -> threading.Lock:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"  # declared for clarity; no handler requires it
-    # Only event handlers: kopf keeps no per-object state, so these storages stay unused (declared for clarity).
+    # Only event handlers: kopf keeps no per-object state (no progress/diff-base annotations are ever written),
+    # and needs no deep copy of every event's body to diff it against one.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = NoDiffBase()
     logging.getLogger("kopf.objects").addFilter(_quiet_event_handlers)
     settings.posting.level = logging.CRITICAL  # only the operator's explicit Events, not kopf's log lines
     settings.posting.reporting_component = MANAGED_BY
