@@ -74,7 +74,7 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     # and needs no deep copy of every event's body to diff it against one.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = NoDiffBase()
-    logging.getLogger("kopf.objects").addFilter(_quiet_event_handlers)
+    _quiet_event_handlers(logging.getLogger("kopf.objects"))
     settings.posting.level = logging.CRITICAL  # only the operator's explicit Events, not kopf's log lines
     settings.posting.reporting_component = MANAGED_BY
     settings.posting.event_name_prefix = "grpo-"
@@ -273,7 +273,10 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
                     return None
                 raise
             _written[(namespace, name)] = {uid: status}
-            events.post(body, events.transition_events(previous, status))
+            transitions = events.transition_events(previous, status)
+            for event in transitions:
+                log.info("[%s/%s] %s: %s", namespace, name, event.reason, event.message)
+            events.post(body, transitions)
         _derived_from[(namespace, name)] = _basis(body, obs.workload, obs.pods)
         _track(namespace, name, status, obs)
         return SyncResult(status, obs)
@@ -291,9 +294,14 @@ _retries: dict[tuple[str, str], asyncio.TimerHandle] = {}
 INDEX_NAMES = ("grpojobs", "grpo_jobs", "grpo_rayjobs", "grpo_pods")
 
 
-def _quiet_event_handlers(record: logging.LogRecord) -> bool:
-    """Drop kopf's per-event "Handler 'x' succeeded." lines (every child/status event has one); errors stay."""
-    return not (record.levelno <= logging.INFO and record.getMessage().endswith("_event' succeeded."))
+def _quiet_event_handlers(objects_log: logging.Logger) -> None:
+    """No "Handler 'x' succeeded." line for every GRPOJob/child event (kopf's only INFO line per object here).
+
+    At kopf's default INFO level the per-object logger is raised to WARNING (errors and retries still show; the
+    operator logs its own reconcile problems); `kopf run --verbose/--debug` keeps everything.
+    """
+    if objects_log.getEffectiveLevel() == logging.INFO:
+        objects_log.setLevel(logging.WARNING)
 
 
 def _reconciled_state(body: dict[str, Any]) -> tuple:
