@@ -19,6 +19,8 @@ Run with: kopf run --standalone -A -m grpo_operator.handlers --liveness=http://0
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import datetime
 import logging
 import threading
@@ -81,6 +83,7 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.watching.server_timeout = int(CONFIG.watch_server_timeout_s)  # the API parses it as an integer
     settings.watching.client_timeout = CONFIG.watch_client_timeout_s
     settings.execution.max_workers = CONFIG.workers
+    _state["executor"] = concurrent.futures.ThreadPoolExecutor(CONFIG.workers, thread_name_prefix="grpo-sync")
     for selector in (("batch", "jobs"), ("ray.io", "rayjobs"), ("", "v1", "pods")):
         settings.watching.label_selectors[selector] = LABEL_GRPOJOB  # only our children, server-side
     kube = _kube()
@@ -97,6 +100,8 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
 def stop_poller(**_: Any) -> None:
     if "poller" in _state:
         _state["poller"].stop()
+    if "executor" in _state:
+        _state["executor"].shutdown(wait=False)
 
 
 # --- indices of our children (filled from the watch streams, free to read) ----------------------------------
@@ -337,6 +342,13 @@ def _full_sync(namespace: str, name: str, workloads: list[dict], pods: list[dict
     return retry
 
 
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    """Blocking API work on the operator's worker threads (GRPO_OPERATOR_WORKERS), with the caller's context
+    (kopf.event finds its queue through context variables)."""
+    ctx = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_state.get("executor"), ctx.run, fn, *args)
+
+
 def _snapshot(key: tuple[str, str], indices: dict[str, kopf.Index]):
     workloads, pods = _children(key, indices)
     return workloads, pods, _known(key, indices)
@@ -364,7 +376,7 @@ async def _retry(namespace: str, name: str) -> None:
 
 async def _run_full(namespace: str, name: str, workloads: list[dict], pods: list[dict],
                     known: dict[str, Any] | None) -> None:
-    delay = await asyncio.to_thread(_full_sync, namespace, name, workloads, pods, known)
+    delay = await _in_thread(_full_sync, namespace, name, workloads, pods, known)
     if delay is not None:
         _schedule(namespace, name, delay)
 
@@ -432,7 +444,7 @@ async def _child_event(type: str | None, namespace: str, labels: dict[str, str],
         if status_settled(namespace, owner, known, workloads, pods):
             return
     try:
-        await asyncio.to_thread(_child_sync, type, namespace, owner, workloads, pods, known)
+        await _in_thread(_child_sync, type, namespace, owner, workloads, pods, known)
     except Exception as e:  # e.g. a failed status write: the full sync retries it
         log.warning("[%s/%s] status sync failed, retrying in %.1fs: %r", namespace, owner, CONFIG.retry_backoff_s, e)
         _schedule(namespace, owner, CONFIG.retry_backoff_s)
