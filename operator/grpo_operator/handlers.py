@@ -291,11 +291,12 @@ def sync(namespace: str, name: str, *, workloads: list[dict], pods: list[dict], 
 #
 # GRPOJobs are handled level-based from their watch events (no kopf create/update/resume handlers): kopf then keeps
 # no per-object state, so it writes no progress/diffbase annotations (one API write and one watch event less per
-# GRPOJob). A GRPOJob whose spec, labels and annotations were already reconciled only gets a status check; failed
+# GRPOJob). An event of a GRPOJob whose spec, labels and annotations were already reconciled costs nothing; failed
 # reconciles are retried by `_schedule`. The operator's restart re-lists every GRPOJob: each gets a full sync.
 
 _synced: dict[tuple[str, str], tuple] = {}  # (ns, name) -> what the last successful full sync reconciled
 _retries: dict[tuple[str, str], asyncio.TimerHandle] = {}
+_retry_tasks: set[asyncio.Task] = set()
 INDEX_NAMES = ("grpojobs", "grpo_jobs", "grpo_rayjobs", "grpo_pods")
 
 
@@ -360,7 +361,12 @@ def _schedule(namespace: str, name: str, delay: float) -> None:
     if (old := _retries.pop(key, None)) is not None:
         old.cancel()
     loop = asyncio.get_running_loop()
-    _retries[key] = loop.call_later(delay, lambda: loop.create_task(_retry(namespace, name)))
+    def start() -> None:
+        task = loop.create_task(_retry(namespace, name))
+        _retry_tasks.add(task)  # asyncio keeps only weak references to running tasks
+        task.add_done_callback(_retry_tasks.discard)
+
+    _retries[key] = loop.call_later(delay, start)
 
 
 async def _retry(namespace: str, name: str) -> None:
