@@ -8,8 +8,8 @@ Run with: kopf run --standalone -A -m grpo_operator.handlers --liveness=http://0
   Events that change none of these (e.g. our own status write) cost nothing. Failures are retried on a timer.
 - Job/RayJob/pod events (server-side filtered by the `grpo.dev/grpojob` label): `sync(full=False)`, i.e.
   status only; a deleted workload triggers a full sync (it is recreated unless the run finished or is suspended).
-- In-memory kopf indices of the children make lookups free; each sync still GETs the GRPOJob itself so that
-  transitions (and their Events) are decided against the stored status, once, even across restarts.
+- In-memory kopf indices of the GRPOJobs and their children make lookups free; transitions (and their Events)
+  are decided against the status the operator last wrote (after a restart: the stored one), once.
 - kopf stores no per-object state (no progress/diffbase annotations: one API write and one watch event less
   per GRPOJob than with create/update handlers).
 - No finalizer is ever added (no deletion handlers, no kopf timers or daemons): deleting a GRPOJob works while
