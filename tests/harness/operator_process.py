@@ -42,6 +42,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: its own session (so kill() reaches only it), and SIGKILL when the test
+    process dies, so a pytest killed mid-test (timeout, Ctrl-C) leaves no operator running."""
+    import ctypes
+
+    os.setsid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 class OperatorProcess:
     def __init__(self, kubeconfig: Path, workdir: Path, *, module: str = "grpo_operator.handlers",
                  env: dict[str, str] | None = None, verbose: bool = False):
@@ -77,7 +87,7 @@ class OperatorProcess:
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start #{self.starts}: {' '.join(self.command)}\n".encode())
             self.proc = subprocess.Popen(self.command, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=self.workdir, start_new_session=True)
+                                         cwd=self.workdir, preexec_fn=_die_with_parent)
         if wait:
             self.wait_healthy(timeout)
         return self
