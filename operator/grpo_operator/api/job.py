@@ -45,18 +45,12 @@ class GRPOJob(BaseModel):
     spec: GRPOJobSpec
     status: GRPOJobStatus | None = None
 
-    @field_validator("api_version")
+    @field_validator("api_version", "kind")
     @classmethod
-    def _api_version(cls, v: str) -> str:
-        if v != API_VERSION:
-            raise ValueError(f"must be {API_VERSION!r} (got {v!r})")
-        return v
-
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, v: str) -> str:
-        if v != KIND:
-            raise ValueError(f"must be {KIND!r} (got {v!r})")
+    def _type_fields(cls, v: str, info) -> str:
+        expected = {"api_version": API_VERSION, "kind": KIND}[info.field_name]
+        if v != expected:
+            raise ValueError(f"must be {expected!r} (got {v!r})")
         return v
 
     def to_wire(self) -> dict[str, Any]:

@@ -17,9 +17,7 @@ from collections.abc import Callable
 from ..api import GRPOJobInvalid, parse_grpojob
 from ..api.crd import render_crd_yaml
 from ..builders import build_children, default_image
-from .manifests import ManifestError, dump_stream, grpojob_documents, load_documents
-
-RENDER_UID = "00000000-0000-0000-0000-000000000000"  # stands in for the uid the API server assigns
+from .manifests import RENDER_UID, Document, ManifestError, dump_stream, grpojob_documents, load_documents
 
 # Extension point: subcommands implemented in other modules, imported only when run. Each module defines
 # `main(argv: list[str]) -> int | None` and parses its own arguments.
@@ -32,15 +30,25 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def cmd_render(args: argparse.Namespace) -> int:
+def _grpojob_docs(path: str) -> list[Document] | None:
+    """The GRPOJob documents of a file; None (the reason printed) when there are none or it is unreadable."""
     try:
-        docs = load_documents(args.file)
+        docs = list(grpojob_documents(load_documents(path)))
     except ManifestError as err:
         _err(f"error: {err}")
+        return None
+    if not docs:
+        _err(f"error: {path}: no GRPOJob document found (kind: GRPOJob, apiVersion: grpo.dev/v1alpha1)")
+        return None
+    return docs
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    docs = _grpojob_docs(args.file)
+    if docs is None:
         return 1
-    objects, failed, found = [], False, False
-    for doc in grpojob_documents(docs):
-        found = True
+    objects, failed = [], False
+    for doc in docs:
         try:
             job = parse_grpojob(doc.body, source=f"{args.file} ({doc.label})")
         except GRPOJobInvalid as err:
@@ -54,9 +62,6 @@ def cmd_render(args: argparse.Namespace) -> int:
         except ValueError as err:
             _err(f"invalid GRPOJob in {args.file} ({doc.label}):\n  - {err}")
             failed = True
-    if not found:
-        _err(f"error: {args.file}: no {'GRPOJob'} document found (kind: GRPOJob, apiVersion: grpo.dev/v1alpha1)")
-        return 1
     if failed:
         return 1
     sys.stdout.write(dump_stream(objects))
@@ -64,14 +69,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    try:
-        docs = load_documents(args.file)
-    except ManifestError as err:
-        _err(f"error: {err}")
-        return 1
-    jobs = list(grpojob_documents(docs))
-    if not jobs:
-        _err(f"error: {args.file}: no GRPOJob document found (kind: GRPOJob, apiVersion: grpo.dev/v1alpha1)")
+    jobs = _grpojob_docs(args.file)
+    if jobs is None:
         return 1
     invalid = 0
     for doc in jobs:

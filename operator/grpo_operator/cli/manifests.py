@@ -9,6 +9,8 @@ import yaml
 
 from ..constants import GROUP, KIND
 
+RENDER_UID = "00000000-0000-0000-0000-000000000000"  # stands in for the uid the API server assigns
+
 
 class ManifestError(Exception):
     """The file cannot be read as YAML; the message names the file (and line when known)."""

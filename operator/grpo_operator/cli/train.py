@@ -11,12 +11,11 @@ from pathlib import Path
 
 from ..api import GRPOJobInvalid, parse_grpojob
 from ..builders import build_children, default_image
-from .manifests import dump_stream
+from .manifests import RENDER_UID, dump_stream
 from .submit import connect, follow, inline_local_files, submit
 from .train_args import TrainRequest, UsageError, build_request
 
 EXIT_USAGE = 2
-RENDER_UID = "00000000-0000-0000-0000-000000000000"
 
 
 def detect_local_engine() -> str:
