@@ -256,8 +256,10 @@ def test_user_env_replaces_a_builtin_of_the_same_name():
 
 
 def test_zero_gpus_requests_no_gpu_and_trl_sizes():
-    container = pod_specs(children("local-cpu.yaml")[-1])[0]["containers"][0]
+    pod = pod_specs(children("local-cpu.yaml")[-1])[0]
+    container = pod["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+    assert volume(pod, "dshm")["emptyDir"]["sizeLimit"] == "1Gi"  # within the 4Gi the pod may use
 
 
 def test_custom_gpu_resource_name_and_explicit_sizes():

@@ -222,7 +222,8 @@ class ResourcesSpec(APIModel):
                             description="CPU per node; unset: 3 per GPU + 9 (what Ray needs for verl), 2 for trl.")
     memory: str | None = Field(None, pattern=QUANTITY_PATTERN,
                                description="Memory per node; unset: 32Gi per GPU (min 32Gi), 4Gi for trl.")
-    shm_size: str = Field("16Gi", pattern=QUANTITY_PATTERN, description="Size of the /dev/shm memory volume.")
+    shm_size: str | None = Field(None, pattern=QUANTITY_PATTERN,
+                                 description="Size of the /dev/shm memory volume; unset: 16Gi, 1Gi for trl.")
 
     def effective_cpu(self, engine: str) -> str:
         if self.cpu:
@@ -233,6 +234,12 @@ class ResourcesSpec(APIModel):
         if self.memory:
             return self.memory
         return "4Gi" if engine == "trl" else f"{32 * max(1, self.gpus_per_node)}Gi"
+
+    def effective_shm_size(self, engine: str) -> str:
+        """NCCL and vLLM use /dev/shm heavily; the CPU engine barely (and its pod memory is only 4Gi)."""
+        if self.shm_size:
+            return self.shm_size
+        return "1Gi" if engine == "trl" else "16Gi"
 
 
 class MemorySpec(APIModel):

@@ -93,7 +93,7 @@ def volumes_and_mounts(job: GRPOJob) -> tuple[list[dict[str, Any]], list[dict[st
             volumes.append({"name": vol, "persistentVolumeClaim": {"claimName": ref}})
         mounts.append({"name": vol, "mountPath": path, "readOnly": True})
 
-    volumes.append({"name": VOLUME_SHM, "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm_size}})
+    volumes.append({"name": VOLUME_SHM, "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.effective_shm_size(spec.engine)}})
     mounts.append({"name": VOLUME_SHM, "mountPath": "/dev/shm"})
     return volumes, mounts
 
