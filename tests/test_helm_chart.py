@@ -133,81 +133,74 @@ _NS_SELECTOR = {
 }
 
 
-def _monitor_schema(endpoints_key: str) -> dict:
-    """ServiceMonitor and PodMonitor differ only in the name of their endpoint list."""
+def _monitoring_object(spec: dict) -> dict:
+    """A monitoring.coreos.com/v1 object with the given spec schema."""
     return {
         "type": "object",
         "required": ["apiVersion", "metadata", "spec"],
-        "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"},
-            "metadata": _META,
-            "spec": {
-                "type": "object",
-                "required": ["selector", endpoints_key],
-                "additionalProperties": False,
-                "properties": {
-                    "selector": _SELECTOR,
-                    "namespaceSelector": _NS_SELECTOR,
-                    endpoints_key: {"type": "array", "minItems": 1, "items": _ENDPOINT},
-                },
-            },
-        },
+        "properties": {"apiVersion": {"const": "monitoring.coreos.com/v1"}, "metadata": _META, "spec": spec},
     }
+
+
+def _monitor_schema(endpoints_key: str) -> dict:
+    """ServiceMonitor and PodMonitor differ only in the name of their endpoint list."""
+    return _monitoring_object({
+        "type": "object",
+        "required": ["selector", endpoints_key],
+        "additionalProperties": False,
+        "properties": {
+            "selector": _SELECTOR,
+            "namespaceSelector": _NS_SELECTOR,
+            endpoints_key: {"type": "array", "minItems": 1, "items": _ENDPOINT},
+        },
+    })
 
 
 # The parts of the prometheus-operator (monitoring.coreos.com/v1) and kopf CRD schemas this chart uses.
 STRUCTURAL_SCHEMAS = {
     "ServiceMonitor": _monitor_schema("endpoints"),
     "PodMonitor": _monitor_schema("podMetricsEndpoints"),
-    "PrometheusRule": {
+    "PrometheusRule": _monitoring_object({
         "type": "object",
-        "required": ["apiVersion", "metadata", "spec"],
+        "required": ["groups"],
+        "additionalProperties": False,
         "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"},
-            "metadata": _META,
-            "spec": {
-                "type": "object",
-                "required": ["groups"],
-                "additionalProperties": False,
-                "properties": {
-                    "groups": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "rules"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "name": {"type": "string"},
-                                "rules": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "items": {
+            "groups": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["name", "rules"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "rules": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "required": ["alert", "expr"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "alert": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
+                                    "expr": {"type": "string", "minLength": 1},
+                                    "for": _DURATION,
+                                    "labels": {
                                         "type": "object",
-                                        "required": ["alert", "expr"],
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "alert": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
-                                            "expr": {"type": "string", "minLength": 1},
-                                            "for": _DURATION,
-                                            "labels": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": "string"},
-                                            },
-                                            "annotations": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": "string"},
-                                            },
-                                        },
+                                        "additionalProperties": {"type": "string"},
+                                    },
+                                    "annotations": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "string"},
                                     },
                                 },
                             },
                         },
-                    }
+                    },
                 },
-            },
+            }
         },
-    },
+    }),
     "ClusterKopfPeering": {
         "type": "object",
         "required": ["apiVersion", "metadata"],

@@ -301,18 +301,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         for warning in report.warnings:
             loud(warning)
+        reward = Path(user_reward) if user_reward else None  # None: the builtin reward_func.py
         if args.dry_run:
             if spec.engine == "verl":
-                overrides = verl_overrides(
-                    job, paths, Path(user_reward) if user_reward else builtin_reward_file()
-                )
+                overrides = verl_overrides(job, paths, reward or builtin_reward_file())
                 compose_verl_config(overrides)
                 print(json.dumps(main_ppo_command(overrides)))
             return 0
         if spec.engine == "verl":
-            code = run_verl(job, paths, Path(user_reward) if user_reward else builtin_reward_file(), args)
+            code = run_verl(job, paths, reward or builtin_reward_file(), args)
         else:
-            code = run_trl(job, paths, Path(user_reward) if user_reward else None)
+            code = run_trl(job, paths, reward)
         if code != 0:
             reason = f"{spec.engine} exited with {code}"
     except (ConfigError, OverrideError) as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import datetime
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -37,6 +38,16 @@ def _dict(api: client.ApiClient, obj: Any) -> dict[str, Any]:
     return api.sanitize_for_serialization(obj)
 
 
+def _or_none(read: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """The object `read` returns, or None when the API answers 404 NotFound."""
+    try:
+        return read()
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
 class Cluster:
     def __init__(self, api_client: client.ApiClient, namespace: str):
         self.api = api_client
@@ -51,12 +62,7 @@ class Cluster:
         return self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, body)
 
     def get(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return _or_none(lambda: self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name))
 
     def status(self, name: str) -> dict[str, Any]:
         return (self.get(name) or {}).get("status") or {}
@@ -77,28 +83,13 @@ class Cluster:
     # --- children ---------------------------------------------------------------------------------------------
 
     def job(self, name: str) -> dict[str, Any] | None:
-        try:
-            return _dict(self.api, self.batch.read_namespaced_job(name, self.ns))
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return _or_none(lambda: _dict(self.api, self.batch.read_namespaced_job(name, self.ns)))
 
     def rayjob(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.custom.get_namespaced_custom_object("ray.io", "v1", self.ns, "rayjobs", name)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return _or_none(lambda: self.custom.get_namespaced_custom_object("ray.io", "v1", self.ns, "rayjobs", name))
 
     def configmap(self, name: str) -> dict[str, Any] | None:
-        try:
-            return _dict(self.api, self.core.read_namespaced_config_map(name, self.ns))
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return _or_none(lambda: _dict(self.api, self.core.read_namespaced_config_map(name, self.ns)))
 
     def children(self, owner: str) -> dict[str, list[dict[str, Any]]]:
         """Every object labelled as a child of `owner`, by kind."""
