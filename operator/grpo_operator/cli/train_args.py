@@ -13,13 +13,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from trainer_entry.local_defaults import (
+    EMBEDDED_DATA,
+    EMBEDDED_MODEL,
+    EMBEDDED_SPEC_DEFAULTS,
+    USER_DATA_LENGTHS,
+)
+
 from ..api.spec import DRGRPO_LOSS_AGG_MODE
 from ..api.verl_keys import FIELD_TO_VERL_KEY
 from ..constants import API_VERSION, KIND, MAX_NAME_LENGTH
 
-EMBEDDED_MODEL = "embedded:tiny"
-EMBEDDED_DATA = "embedded:parity"
-EMBEDDED_MATH_DATA = "embedded:math"
+EMBEDDED_MATH_DATA = "embedded:math"  # the seed's math_reasoning rows, generated (trainer_entry.math_data)
 DEFAULT_CLUSTER_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
 # flag -> (spec field path, type, help). Defaults shown in --help come from the API models.
@@ -246,8 +251,6 @@ def _apply_embedded_defaults(spec: dict[str, Any], toy_data: bool) -> None:
     flag the user gave wins. The GRPO parameters (KL loss, its coefficient and type, std normalisation)
     keep the seed's defaults. With the user's own data instead of the toy set, answers and prompts get
     room to be longer than the toy set's one-word answers."""
-    from trainer_entry.local_defaults import EMBEDDED_SPEC_DEFAULTS, USER_DATA_LENGTHS
-
     defaults = EMBEDDED_SPEC_DEFAULTS if toy_data else {**EMBEDDED_SPEC_DEFAULTS, **USER_DATA_LENGTHS}
     for dotted, value in defaults.items():
         if _lookup(spec, dotted) is None:
