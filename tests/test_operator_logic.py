@@ -12,7 +12,7 @@ from grpo_operator.api import parse_grpojob
 from grpo_operator.builders import build_children
 from grpo_operator.events import transition_events
 from grpo_operator.progress import parse_metrics, progress_status
-from grpo_operator.references import missing_references
+from grpo_operator.references import missing_references, objects_to_fetch
 from grpo_operator.status_derive import Observed, derive_status, status_changed, verdict
 from tests.harness.emulator import match_fields, match_labels, merge_patch
 
@@ -198,19 +198,15 @@ def test_missing_references_name_the_field_object_and_key():
                                 {"name": "B", "valueFrom": {"secretKeyRef": {"name": "o", "key": "t", "optional": True}}}],
                         "envFrom": [{"secretRef": {"name": "s"}}]}})
     store = {("ConfigMap", "d"): {"data": {"other.json": "[]"}}, ("Secret", "s"): {"data": {"t": "eA=="}}}
-    asked = []
+    needed = objects_to_fetch(job)
+    assert needed == [("ConfigMap", "d"), ("ConfigMap", "r"), ("Secret", "s")], \
+        "each required object once; optional references are not required"
 
-    def fetch(kind, name):
-        asked.append((kind, name))
-        return store.get((kind, name))
-
-    problems = missing_references(job, "ns", fetch)
+    problems = missing_references(job, "ns", {key: store.get(key) for key in needed})
     assert problems == [
         ("DataConfigMapNotFound", "spec.data.train.configMap: ConfigMap ns/d has no key 'train.json' (keys: other.json)"),
         ("RewardConfigMapNotFound", "spec.reward.configMapRef: ConfigMap ns/r not found (create it, or fix the name)"),
     ]
-    assert ("Secret", "o") not in asked, "optional references are not required"
-    assert asked.count(("Secret", "s")) == 1, "each object is fetched once"
 
 
 # --- emulator helpers ----------------------------------------------------------------------------------------------

@@ -1,16 +1,24 @@
-"""A small dict-in/dict-out Kubernetes REST client on top of the kubernetes package's ApiClient.
+"""A small dict-in/dict-out asynchronous Kubernetes REST client (aiohttp, in kopf's event loop).
 
-The operator works on plain dicts (what the builders produce and kopf passes around), so this wraps the raw
-REST calls instead of the typed model classes. `ApiException` (from kubernetes) is raised for non-2xx answers.
+The operator works on plain dicts (what the builders produce and kopf passes around), so this makes the raw
+REST calls instead of going through the typed model classes. Connection settings (host, TLS, client
+certificates, bearer token and its refresh hooks, proxy) come from the kubernetes package's configuration:
+the in-cluster service account, or $KUBECONFIG / ~/.kube/config.
+
+Why not the kubernetes package's own (urllib3) client on worker threads: measured against a local server,
+one request cost about 0.8 ms of CPU that way and 0.15-0.2 ms with aiohttp in the event loop; the operator
+makes three per new GRPOJob. `ApiException` (from kubernetes) is raised for non-2xx answers, as before.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.parse
 from typing import Any
 
+import aiohttp
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -28,13 +36,13 @@ PLURALS = {
 }
 
 
-def load_api_client() -> client.ApiClient:
+def load_configuration() -> client.Configuration:
     """In-cluster service account when running in a pod, otherwise $KUBECONFIG / ~/.kube/config."""
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    return client.Configuration.get_default_copy()
 
 
 def path(api_version: str, kind: str, namespace: str, name: str | None = None,
@@ -53,64 +61,89 @@ def is_status(err: Exception, *codes: int) -> bool:
     return isinstance(err, ApiException) and err.status in codes
 
 
+def ssl_context(cfg: client.Configuration) -> ssl.SSLContext | bool:
+    """The TLS settings of a kubernetes Configuration for aiohttp (False: plain HTTP needs none)."""
+    if not cfg.host.startswith("https"):
+        return False
+    ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if cfg.cert_file:
+        ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+    if not cfg.verify_ssl:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif cfg.assert_hostname is False:
+        ctx.check_hostname = False
+    return ctx
+
+
 class Kube:
-    def __init__(self, api_client: client.ApiClient, timeout_s: float = 30.0):
-        self.api = api_client
-        self.timeout_s = timeout_s
-        # Configuration.host re-reads the proxy environment, and the kubeconfig auth hook re-sets it on every
-        # request (~2 ms of CPU each): read the host once and refresh the auth header once a minute.
-        self.host = api_client.configuration.host.rstrip("/")
+    """Create it inside the running event loop; `close()` it on shutdown."""
+
+    def __init__(self, cfg: client.Configuration, timeout_s: float = 30.0, max_connections: int = 16):
+        self.cfg = cfg
+        self.host = cfg.host.rstrip("/")
+        self._auth_client = client.ApiClient(cfg)  # only for its auth hooks (token refresh), never for requests
         self._auth: dict[str, str] = {}
         self._auth_at = -AUTH_REFRESH_S
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=ssl_context(cfg), limit=max_connections),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        )
+        self._extra = {"proxy": cfg.proxy} if cfg.proxy else {}
+        if getattr(cfg, "tls_server_name", None):
+            self._extra["server_hostname"] = cfg.tls_server_name
 
-    def request(self, method: str, url: str, *, body: Any = None, query: dict[str, str] | None = None,
-                content_type: str = "application/json") -> Any:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        queries: list[tuple[str, str]] = list((query or {}).items())
-        headers.update(self._auth_headers())
-        full = self.host + url + ("?" + urllib.parse.urlencode(queries) if queries else "")
-        resp = self.api.rest_client.request(method, full, headers=headers, body=body,
-                                            _request_timeout=self.timeout_s)
-        data = resp.read()
-        if not 200 <= resp.status <= 299:
-            raise ApiException.from_response(http_resp=resp, body=data.decode("utf-8", "replace"), data=None)
-        return json.loads(data) if data else None
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def request(self, method: str, url: str, *, body: Any = None, query: dict[str, str] | None = None,
+                      content_type: str = "application/json") -> Any:
+        headers = {"Accept": "application/json", "Content-Type": content_type, **self._auth_headers()}
+        full = self.host + url + ("?" + urllib.parse.urlencode(query) if query else "")
+        data = json.dumps(body) if body is not None else None
+        async with self._session.request(method, full, data=data, headers=headers, **self._extra) as resp:
+            raw = await resp.read()
+            if not 200 <= resp.status <= 299:
+                err = ApiException(status=resp.status, reason=resp.reason)
+                err.body, err.headers = raw.decode("utf-8", "replace"), dict(resp.headers)
+                raise err
+        return json.loads(raw) if raw else None
 
     def _auth_headers(self) -> dict[str, str]:
         if time.monotonic() - self._auth_at > AUTH_REFRESH_S:
             headers: dict[str, str] = {}
-            self.api.update_params_for_auth(headers, [], ["BearerToken"], "/", "GET", None)
+            self._auth_client.update_params_for_auth(headers, [], ["BearerToken"], "/", "GET", None)
             self._auth, self._auth_at = headers, time.monotonic()
         return self._auth
 
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         try:
-            return self.request("GET", path(api_version, kind, namespace, name))
+            return await self.request("GET", path(api_version, kind, namespace, name))
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        out = self.request("GET", path(api_version, kind, namespace), query={"labelSelector": label_selector})
+    async def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        out = await self.request("GET", path(api_version, kind, namespace), query={"labelSelector": label_selector})
         return list(out.get("items") or [])
 
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        return self.request("POST", path(obj["apiVersion"], obj["kind"], meta["namespace"]), body=obj)
+        return await self.request("POST", path(obj["apiVersion"], obj["kind"], meta["namespace"]), body=obj)
 
-    def patch(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any],
-              subresource: str | None = None) -> dict[str, Any]:
+    async def patch(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any],
+                    subresource: str | None = None) -> dict[str, Any]:
         """JSON merge patch (null removes a field)."""
-        return self.request("PATCH", path(api_version, kind, namespace, name, subresource), body=patch,
-                            content_type="application/merge-patch+json")
+        return await self.request("PATCH", path(api_version, kind, namespace, name, subresource), body=patch,
+                                  content_type="application/merge-patch+json")
 
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete with background propagation (the pods go too); False when it was already gone."""
         try:
-            self.request("DELETE", path(api_version, kind, namespace, name),
-                         body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+            await self.request("DELETE", path(api_version, kind, namespace, name),
+                               body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
         except ApiException as e:
             if e.status == 404:
                 return False

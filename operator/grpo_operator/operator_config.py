@@ -30,7 +30,7 @@ class OperatorConfig:
     missing_ref_retry_s: float = 60.0  # slow, idempotent retry while a referenced ConfigMap/Secret is missing
     api_timeout_s: float = 30.0
     retry_backoff_s: float = 10.0  # delay before retrying a reconcile that hit an API error
-    workers: int = 16
+    workers: int = 16  # concurrent API requests (connection pool size) of the reconcile and status lanes
     watch_server_timeout_s: float = 600.0
     watch_client_timeout_s: float = 660.0
 

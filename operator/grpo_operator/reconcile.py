@@ -110,31 +110,31 @@ def plan(desired: list[dict[str, Any]], existing_workloads: list[dict[str, Any]]
     return out
 
 
-def apply(kube: Kube, p: Plan, *, uid: str) -> dict[str, Any] | None:
+async def apply(kube: Kube, p: Plan, *, uid: str) -> dict[str, Any] | None:
     """Carry out a plan; returns the workload that exists afterwards (None while suspended or finished)."""
     for cm in p.ensure_configmaps:
-        _ensure_configmap(kube, cm, uid=uid, writable=p.configmaps_writable)
+        await _ensure_configmap(kube, cm, uid=uid, writable=p.configmaps_writable)
     for w in p.delete_workloads:
-        kube.delete(w["apiVersion"], w["kind"], w["metadata"]["namespace"], w["metadata"]["name"])
+        await kube.delete(w["apiVersion"], w["kind"], w["metadata"]["namespace"], w["metadata"]["name"])
     if p.delete_workloads:
         return None
     if p.patch_ttl is not None:
         w, ttl = p.patch_ttl
-        kube.patch(w["apiVersion"], w["kind"], w["metadata"]["namespace"], w["metadata"]["name"],
+        await kube.patch(w["apiVersion"], w["kind"], w["metadata"]["namespace"], w["metadata"]["name"],
                    {"spec": {"ttlSecondsAfterFinished": ttl}})
     if p.create_workload is not None:
-        return _create_or_adopt(kube, p.create_workload, uid=uid)
+        return await _create_or_adopt(kube, p.create_workload, uid=uid)
     return p.keep_workload
 
 
-def _create_or_adopt(kube: Kube, obj: dict[str, Any], *, uid: str) -> dict[str, Any]:
+async def _create_or_adopt(kube: Kube, obj: dict[str, Any], *, uid: str) -> dict[str, Any]:
     meta = obj["metadata"]
     try:
-        return kube.create(obj)
+        return await kube.create(obj)
     except ApiException as e:
         if e.status != 409:
             raise
-    existing = kube.get(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+    existing = await kube.get(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
     if existing is None:  # deleted in between: the next reconcile creates it
         raise ChildConflict(f"{obj['kind']} {meta['namespace']}/{meta['name']} was deleted while being created")
     if not owned_by(existing, uid):
@@ -143,10 +143,10 @@ def _create_or_adopt(kube: Kube, obj: dict[str, Any], *, uid: str) -> dict[str, 
     return existing
 
 
-def _ensure_configmap(kube: Kube, cm: dict[str, Any], *, uid: str, writable: bool) -> None:
-    existing = _create_or_adopt(kube, cm, uid=uid)
+async def _ensure_configmap(kube: Kube, cm: dict[str, Any], *, uid: str, writable: bool) -> None:
+    existing = await _create_or_adopt(kube, cm, uid=uid)
     if writable and existing.get("data") != cm.get("data"):
         meta = cm["metadata"]
         # merge patch: keys the builder no longer produces are removed with null
         data = {k: None for k in existing.get("data") or {}} | dict(cm.get("data") or {})
-        kube.patch("v1", "ConfigMap", meta["namespace"], meta["name"], {"data": data})
+        await kube.patch("v1", "ConfigMap", meta["namespace"], meta["name"], {"data": data})

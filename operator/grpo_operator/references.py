@@ -6,7 +6,7 @@ the GRPOJob fails at once with a condition that names the field, the object and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,15 +56,18 @@ def referenced_objects(job: GRPOJob) -> list[Ref]:
     return refs
 
 
+def objects_to_fetch(job: GRPOJob) -> list[tuple[str, str]]:
+    """(kind, name) of each required ConfigMap/Secret, once each, in the order the spec names them."""
+    return list(dict.fromkeys((ref.kind, ref.name) for ref in referenced_objects(job)))
+
+
 def missing_references(job: GRPOJob, namespace: str,
-                       fetch: Callable[[str, str], dict[str, Any] | None]) -> list[tuple[str, str]]:
-    """(reason, message) for each reference that does not resolve; `fetch(kind, name)` returns the object."""
+                       objects: Mapping[tuple[str, str], dict[str, Any] | None]) -> list[tuple[str, str]]:
+    """(reason, message) for each reference that does not resolve; `objects` maps each of `objects_to_fetch`
+    to the object as read from the API (None: not found)."""
     problems = []
-    cache: dict[tuple[str, str], dict[str, Any] | None] = {}
     for ref in referenced_objects(job):
-        if (ref.kind, ref.name) not in cache:
-            cache[(ref.kind, ref.name)] = fetch(ref.kind, ref.name)
-        obj = cache[(ref.kind, ref.name)]
+        obj = objects[(ref.kind, ref.name)]
         if obj is None:
             problems.append((ref.reason, f"{ref.field}: {ref.kind} {namespace}/{ref.name} not found "
                                          f"(create it, or fix the name)"))

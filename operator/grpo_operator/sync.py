@@ -1,4 +1,4 @@
-"""One GRPOJob's reconcile, in two idempotent, level-based steps that run on the operator's worker threads.
+"""One GRPOJob's reconcile, in two idempotent, level-based steps (coroutines in kopf's event loop).
 
 - `ensure_children` (the reconcile lane): validate the spec, check the referenced ConfigMaps/Secrets, and
   create, adopt or delete the children (config ConfigMap, reward ConfigMap, Job or RayJob).
@@ -16,9 +16,9 @@ watch streams last showed them (kopf indices, no API reads), plus what this proc
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +30,13 @@ from .api import GRPOJobInvalid, parse_grpojob
 from .builders import build_children, default_image, kueue_queue
 from .constants import API_VERSION, KIND
 from .kube import Kube
-from .references import missing_references
+from .references import missing_references, objects_to_fetch
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 Track = Callable[[str, str, dict[str, Any], status_derive.Observed], None]
 
-_locks: dict[Key, threading.Lock] = {}
-_locks_guard = threading.Lock()
+_locks: dict[Key, asyncio.Lock] = {}
 _written: dict[Key, dict[str, dict[str, Any]]] = {}  # key -> {uid: last status written}
 _derived_from: dict[Key, tuple] = {}  # key -> `_basis` of the last status derived
 _missing_refs: dict[Key, list[tuple[str, str]]] = {}  # what the last `ensure_children` found missing
@@ -58,15 +57,17 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def lock(namespace: str, name: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault((namespace, name), threading.Lock())
+def lock(namespace: str, name: str) -> asyncio.Lock:
+    """One reconcile step at a time per GRPOJob."""
+    return _locks.setdefault((namespace, name), asyncio.Lock())
 
 
 def forget(namespace: str, name: str) -> None:
     key = (namespace, name)
     for memory in (_written, _derived_from, _missing_refs, _applied):
         memory.pop(key, None)
+    if key in _locks and not _locks[key].locked():
+        del _locks[key]
 
 
 def _with_applied(key: Key, workloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -172,7 +173,7 @@ def status_settled(namespace: str, name: str, body: dict[str, Any], workloads: l
     return True
 
 
-def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: list[dict],
+async def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: list[dict],
                     known: dict[str, Any] | None) -> status_derive.Observed | None:
     """Create, adopt or delete the children so they match the spec (idempotent); None when the GRPOJob is gone.
 
@@ -180,8 +181,8 @@ def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: list[di
     returned has the spec errors, missing references and the workload that exists afterwards.
     """
     key = (namespace, name)
-    with lock(namespace, name):
-        body = known if known is not None else kube.get(API_VERSION, KIND, namespace, name)
+    async with lock(namespace, name):
+        body = known if known is not None else await kube.get(API_VERSION, KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
         uid = body["metadata"]["uid"]
@@ -189,7 +190,9 @@ def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: list[di
         obs, job, wire_spec = _observe(namespace, name, body, workloads, [])
         if job is None:
             return obs
-        obs.missing_refs = missing_references(job, namespace, lambda kind, ref: kube.get("v1", kind, namespace, ref))
+        wanted = objects_to_fetch(job)
+        found = await asyncio.gather(*(kube.get("v1", kind, namespace, ref) for kind, ref in wanted))
+        obs.missing_refs = missing_references(job, namespace, dict(zip(wanted, found, strict=True)))
         _missing_refs[key] = obs.missing_refs
         if obs.missing_refs:
             return obs
@@ -200,19 +203,19 @@ def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: list[di
         plan = reconcile.plan(desired, owned, spec=wire_spec, finished=finished)
         applied = _applied.setdefault(key, Applied())
         try:
-            obs.workload = reconcile.apply(kube, plan, uid=uid)
+            obs.workload = await reconcile.apply(kube, plan, uid=uid)
         finally:
             applied.deleted_uids |= {w["metadata"].get("uid") for w in plan.delete_workloads}
         applied.created = obs.workload if plan.create_workload is not None else applied.created
         return obs
 
 
-def sync_status(kube: Kube, namespace: str, name: str, *, workloads: list[dict], pods: list[dict],
+async def sync_status(kube: Kube, namespace: str, name: str, *, workloads: list[dict], pods: list[dict],
                 known: dict[str, Any] | None, track: Track) -> dict[str, Any] | None:
     """Derive the status from what exists and write it (with its Events) when it changed; returns the status."""
     key = (namespace, name)
-    with lock(namespace, name):
-        body = known if known is not None else kube.get(API_VERSION, KIND, namespace, name)
+    async with lock(namespace, name):
+        body = known if known is not None else await kube.get(API_VERSION, KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
         uid = body["metadata"]["uid"]
@@ -221,7 +224,7 @@ def sync_status(kube: Kube, namespace: str, name: str, *, workloads: list[dict],
         status = _derive(name, body, obs, wire_spec, pods, previous)
         if status_derive.status_changed(previous, status):
             try:
-                kube.patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
+                await kube.patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
             except ApiException as e:
                 if e.status == 404:  # deleted meanwhile
                     return None
