@@ -126,16 +126,16 @@ def main() -> int:
           f"{args.repeat} rounds\n")
     header = (f"{'operator':<22}{'p50 s':>8}{'p99 s':>8}{'max s':>8}{'all Jobs s':>12}{'all status s':>14}"
               f"{'peak RSS MiB':>14}{'CPU s':>8}")
-    print("round " + header)
+    print("round  " + header)
     for i in range(args.repeat):
         for label, module in operators:
             r = run(module, args.count, args.threads)
             runs[label].append(r)
-            print(f"{i + 1:<6}" + _row(label, r), flush=True)
+            print(f"{i + 1:<7}" + _row(label, r), flush=True)
     results = {label: median_run(rs) for label, rs in runs.items()}
-    print("\n" + f"{'median':<6}" + header)
+    print("\nmedian " + header)
     for label, r in results.items():
-        print("      " + _row(label, r))
+        print("       " + _row(label, r))
     if len(results) < 2:
         return 0
     base, ours = results["minimal kopf (1 Job)"], results["grpo-operator"]

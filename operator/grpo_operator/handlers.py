@@ -61,6 +61,7 @@ async def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_
     settings.watching.client_timeout = CONFIG.watch_client_timeout_s
     for selector in (("batch", "jobs"), ("ray.io", "rayjobs"), ("", "v1", "pods")):
         settings.watching.label_selectors[selector] = LABEL_GRPOJOB  # only our children, server-side
+    _state["reconcilers"] = asyncio.Semaphore(CONFIG.workers)  # like controller-runtime's MaxConcurrentReconciles
     kube = _state["kube"] = Kube(load_configuration(), CONFIG.api_timeout_s, max_connections=CONFIG.workers)
     metrics.serve(CONFIG.metrics_port)
     loop = asyncio.get_running_loop()
@@ -239,7 +240,8 @@ async def _retry(namespace: str, name: str) -> None:
 async def _run_full(namespace: str, name: str, workloads: list[dict], known: dict[str, Any] | None) -> None:
     _reconciling[0] += 1
     try:
-        delay = await _ensure_children(namespace, name, workloads, known)
+        async with _state["reconcilers"]:
+            delay = await _ensure_children(namespace, name, workloads, known)
     finally:
         _reconciling[0] -= 1
         if _reconciling[0] == 0:

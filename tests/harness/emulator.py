@@ -28,7 +28,6 @@ Not emulated: admission, schema/CEL validation, RBAC, server-side apply, asynchr
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime
 import json
 import re
@@ -75,7 +74,7 @@ def _error(status: int, reason: str, message: str, **details: Any) -> kmock.Kube
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: dicts merge recursively, null deletes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return _clone(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -162,6 +161,11 @@ _FAULT_REASONS = {409: "Conflict", 500: "InternalError", 503: "ServiceUnavailabl
                   404: "NotFound", 422: "Invalid"}
 
 
+def _clone(obj: Any) -> Any:
+    """A deep copy of JSON data: cheaper than copy.deepcopy, which was the emulator's largest cost per create."""
+    return json.loads(json.dumps(obj))
+
+
 # --- the emulator -------------------------------------------------------------------------------------------
 
 
@@ -201,7 +205,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def live_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
         gv = RESOURCES[plural][0]
         res = kmock.resource(gv + "/" + plural)
-        return [copy.deepcopy(obj.raw) for (r, ns, _), obj in list(self._objects.items())
+        return [_clone(obj.raw) for (r, ns, _), obj in list(self._objects.items())
                 if r == res and not obj.deleted and namespace in (None, ns)]
 
     # --- request dispatch -----------------------------------------------------------------------------------
@@ -348,10 +352,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
         else:
             self._objects[key] = data
         self.writes.append((time.monotonic(), "create", request.resource.plural, key[1], key[2]))
-        return [{"type": "ADDED", "object": copy.deepcopy(data), "_resource": request.resource}]
+        return [{"type": "ADDED", "object": _clone(data), "_resource": request.resource}]
 
     def _update(self, request: kmock.Request, info: kmock.ResourceInfo, key, obj, *, replace: bool):
-        old = copy.deepcopy(obj.raw)
+        old = _clone(obj.raw)
         data = request.data
         if request.subresource not in (None, "status") or (request.subresource and request.subresource
                                                             not in info.subresources):
@@ -364,7 +368,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 raise _error(409, "Conflict", f'Operation cannot be fulfilled on {request.resource.plural} '
                              f'"{request.name}": the object has been modified; please apply your changes to the '
                              f'latest version and try again')
-            new = copy.deepcopy(data)
+            new = _clone(data)
         elif isinstance(data, list):
             try:
                 new = jsonpatch.apply_patch(old, data, in_place=False)
@@ -406,13 +410,13 @@ class KubeEmulator(kmock.KubernetesEmulator):
         new_meta["resourceVersion"] = self._next_rv()
         obj.create(new)
         self.writes.append((time.monotonic(), "update", request.resource.plural, key[1], key[2]))
-        events = [{"type": "MODIFIED", "object": copy.deepcopy(new), "_resource": request.resource}]
+        events = [{"type": "MODIFIED", "object": _clone(new), "_resource": request.resource}]
         if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers"):
             events += self._delete(key, obj, orphan=False)
         return events
 
     def _delete(self, key, obj, *, orphan: bool) -> list[dict[str, Any]]:
-        raw = copy.deepcopy(obj.raw)
+        raw = _clone(obj.raw)
         meta = raw["metadata"]
         if meta.get("finalizers"):
             if meta.get("deletionTimestamp"):
@@ -420,7 +424,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             meta["deletionTimestamp"] = _now()
             meta["resourceVersion"] = self._next_rv()
             obj.create(raw)
-            return [{"type": "MODIFIED", "object": copy.deepcopy(raw), "_resource": key[0]}]
+            return [{"type": "MODIFIED", "object": _clone(raw), "_resource": key[0]}]
         meta["resourceVersion"] = self._next_rv()
         obj.create(raw)
         obj.delete()
@@ -456,7 +460,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 and match_fields(request.params.get("fieldSelector"), obj))
 
     def _snapshot(self, request: kmock.Request) -> list[dict[str, Any]]:
-        return [copy.deepcopy(obj.raw) for (res, _, _), obj in list(self._objects.items())
+        return [_clone(obj.raw) for (res, _, _), obj in list(self._objects.items())
                 if res == request.resource and not obj.deleted and self._selected(request, obj.raw)]
 
     async def _serve_list(self, request: kmock.Request) -> dict[str, Any]:
@@ -481,7 +485,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                         "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410,
                         "reason": "Expired", "message": f"too old resource version: {since} ({oldest})"}}]
                 else:
-                    initial = [copy.deepcopy(ev) for rv, res, ev in self._event_log
+                    initial = [_clone(ev) for rv, res, ev in self._event_log
                                if rv > int(since) and res == request.resource
                                and self._selected(request, ev["object"])]
             else:
