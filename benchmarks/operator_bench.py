@@ -1,13 +1,14 @@
 """Create 200 GRPOJobs at once against the API emulator; compare the operator with a minimal kopf operator.
 
 For each operator (benchmarks/minimal_operator.py: one Job per object; grpo_operator.handlers: the real one)
-under the same harness (tests/harness: the kmock-based emulator over HTTP, `kopf run` as a subprocess):
+under the same harness (tests/harness: the kmock-based emulator over HTTP in this process, `kopf run` as a
+subprocess, and the GRPOJobs created by a third process from 8 threads, as kubectl would from elsewhere):
   - p50 / p99 / max latency from a GRPOJob's create to its Job's create (both timestamps taken by the emulator),
-  - time until every Job exists, and (real operator) until every status is written,
-  - peak RSS of the operator process (VmHWM).
-Targets: the real operator's p99 within 1.5x of the minimal one's, and below 2 s. One round is noisy on a
-shared 2-core machine (the minimal operator's p99 alone varies 0.2-0.45 s), so the operators alternate for
---repeat rounds and the medians are compared.
+  - time until every Job exists, and (real operator) the p99 from create to the status write,
+  - peak RSS of the operator process (VmHWM) and its CPU time until every Job exists.
+Targets: the real operator's p50, p99 and RSS within 1.5x of the minimal one's, and p99 below 2 s. One round is
+noisy on a shared 2-core machine (the minimal operator's p99 alone varies 0.27-0.95 s), so the operators
+alternate for --repeat rounds and the medians are compared.
 
     python benchmarks/operator_bench.py [--count 200] [--threads 8] [--repeat 5]
 """
@@ -66,28 +67,29 @@ def run(module: str, count: int, threads: int) -> dict[str, float]:
         submitter.communicate("go\n", timeout=120)
         created_all = time.monotonic() - start
 
-        def creates(plural: str) -> dict[str, float]:
-            return {w[4]: w[0] for w in list(api.emulator.writes)
-                    if w[1] == "create" and w[2] == plural and w[3] == NAMESPACE}
+        def first(action: str, plural: str) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for w in list(api.emulator.writes):
+                if w[1] == action and w[2] == plural and w[3] == NAMESPACE:
+                    out.setdefault(w[4], w[0])
+            return out
 
-        wait_for(lambda: len(creates("jobs")) >= count, 120, f"{count} Jobs", op, interval=0.1)
+        wait_for(lambda: len(first("create", "jobs")) >= count, 120, f"{count} Jobs", op, interval=0.1)
         all_jobs = time.monotonic() - start
         cpu_jobs = cpu_seconds(op.proc.pid) - cpu0
-        statuses = float("nan")
-        if module == "grpo_operator.handlers":
-            def written() -> bool:
-                items = api.emulator.live_objects("grpojobs", NAMESPACE)
-                return sum(1 for i in items if (i.get("status") or {}).get("phase")) >= count
-            wait_for(written, 120, "every status", op, interval=0.1)
-            statuses = time.monotonic() - start
+        ours = module == "grpo_operator.handlers"
+        if ours:  # its first GRPOJob update is the status write (it writes no annotations: see the write budget)
+            wait_for(lambda: len(first("update", "grpojobs")) >= count, 120, "every status", op, interval=0.1)
+        all_status = time.monotonic() - start if ours else float("nan")
         time.sleep(1)  # let the follow-up work (events, status) finish before reading the peak RSS
         rss = peak_rss_mib(op.proc.pid)
         op.stop()
-        grpojobs, jobs = creates("grpojobs"), creates("jobs")
+        grpojobs, jobs, status = first("create", "grpojobs"), first("create", "jobs"), first("update", "grpojobs")
         lat = [jobs[n] - grpojobs[n] for n in names]
+        status_lat = [status[n] - grpojobs[n] for n in names] if ours else [float("nan")]
         return {"p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99), "max": max(lat),
                 "mean": statistics.mean(lat), "submit": created_all, "all_jobs": all_jobs,
-                "all_status": statuses, "rss": rss, "cpu": cpu_jobs}
+                "all_status": all_status, "status_p99": percentile(status_lat, 0.99), "rss": rss, "cpu": cpu_jobs}
 
 
 def submit(kubeconfig: str, count: int, threads: int) -> None:
@@ -124,7 +126,7 @@ def main() -> int:
     runs: dict[str, list[dict[str, float]]] = {label: [] for label, _ in operators}
     print(f"{args.count} GRPOJobs created at once ({args.threads} client threads), API emulator on loopback, "
           f"{args.repeat} rounds\n")
-    header = (f"{'operator':<22}{'p50 s':>8}{'p99 s':>8}{'max s':>8}{'all Jobs s':>12}{'all status s':>14}"
+    header = (f"{'operator':<22}{'p50 s':>8}{'p99 s':>8}{'max s':>8}{'all Jobs s':>12}{'status p99 s':>14}"
               f"{'peak RSS MiB':>14}{'CPU s':>8}")
     print("round  " + header)
     for i in range(args.repeat):
@@ -140,16 +142,16 @@ def main() -> int:
         return 0
     base, ours = results["minimal kopf (1 Job)"], results["grpo-operator"]
     ratio = ours["p99"] / base["p99"] if base["p99"] else float("inf")
-    print(f"\nmedian p99 ratio grpo-operator / minimal: {ratio:.2f}x (target <= 1.5x); p99 {ours['p99']:.3f} s "
-          f"(target < 2 s); p50 ratio {ours['p50'] / base['p50']:.2f}x; RSS ratio {ours['rss'] / base['rss']:.2f}x")
-    ok = ratio <= 1.5 and ours["p99"] < 2
+    print(f"\nmedians, grpo-operator / minimal (targets <= 1.5x): p99 {ratio:.2f}x, p50 {ours['p50'] / base['p50']:.2f}x, "
+          f"peak RSS {ours['rss'] / base['rss']:.2f}x; p99 {ours['p99']:.3f} s (target < 2 s)")
+    ok = ratio <= 1.5 and ours["p50"] <= 1.5 * base["p50"] and ours["rss"] <= 1.5 * base["rss"] and ours["p99"] < 2
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
 
 
 def _row(label: str, r: dict[str, float]) -> str:
     return (f"{label:<22}{r['p50']:>8.3f}{r['p99']:>8.3f}{r['max']:>8.3f}{r['all_jobs']:>12.2f}"
-            f"{r['all_status']:>14.2f}{r['rss']:>14.1f}{r['cpu']:>8.2f}")
+            f"{r['status_p99']:>14.2f}{r['rss']:>14.1f}{r['cpu']:>8.2f}")
 
 
 if __name__ == "__main__":

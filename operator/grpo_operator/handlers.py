@@ -142,7 +142,8 @@ def _children(key: tuple[str, str], indices: dict[str, kopf.Index]) -> tuple[lis
 # GRPOJob). The operator's restart re-lists every GRPOJob: each gets a full reconcile.
 #
 # - The reconcile lane: a GRPOJob whose spec, labels or annotations changed (or that is new), or whose workload
-#   was deleted, gets `sync.ensure_children` at once on a worker thread. Failures are retried by `_schedule`.
+#   was deleted, gets `sync.ensure_children` at once (at most GRPO_OPERATOR_WORKERS at a time, in arrival
+#   order). Failures are retried by `_schedule`.
 # - The status lane: every GRPOJob that was reconciled or whose children changed is put on a deduplicating
 #   queue; `STATUS_WORKERS` consumers derive and write its status (`sync.sync_status`). While the reconcile
 #   lane is busy the queue holds keys for up to `STATUS_HOLD_S`, so under a burst of new GRPOJobs the Jobs are
