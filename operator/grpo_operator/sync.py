@@ -206,13 +206,18 @@ async def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: l
             obs.workload = await reconcile.apply(kube, plan, uid=uid)
         finally:
             applied.deleted_uids |= {w["metadata"].get("uid") for w in plan.delete_workloads}
-        applied.created = obs.workload if plan.create_workload is not None else applied.created
+        if plan.create_workload is not None:
+            applied.created = obs.workload
+        elif applied.created is not None and applied.created["metadata"].get("uid") in applied.deleted_uids:
+            applied.created = None
         return obs
 
 
 async def sync_status(kube: Kube, namespace: str, name: str, *, workloads: list[dict], pods: list[dict],
-                known: dict[str, Any] | None, track: Track) -> dict[str, Any] | None:
-    """Derive the status from what exists and write it (with its Events) when it changed; returns the status."""
+                      known: dict[str, Any] | None, track: Track,
+                      post: Callable[[dict[str, Any], list[events.Event]], None] = events.post) -> dict[str, Any] | None:
+    """Derive the status from what exists and write it when it changed, posting one Event per transition
+    (`post`: through kopf's event queue); returns the status."""
     key = (namespace, name)
     async with lock(namespace, name):
         body = known if known is not None else await kube.get(API_VERSION, KIND, namespace, name)
@@ -233,7 +238,7 @@ async def sync_status(kube: Kube, namespace: str, name: str, *, workloads: list[
             transitions = events.transition_events(previous, status)
             for event in transitions:
                 log.info("[%s/%s] %s: %s", namespace, name, event.reason, event.message)
-            events.post(body, transitions)
+            post(body, transitions)
         _derived_from[key] = _basis(key, body, obs.workload, obs.pods)
         track(namespace, name, status, obs)
         return status
