@@ -173,8 +173,16 @@ def status_settled(namespace: str, name: str, body: dict[str, Any], workloads: l
     return True
 
 
+async def _current(kube: Kube, namespace: str, name: str, known: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The GRPOJob as the watch last showed it (`known`), else from the API; None when gone or being deleted."""
+    body = known if known is not None else await kube.get(API_VERSION, KIND, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return None
+    return body
+
+
 async def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: list[dict],
-                    known: dict[str, Any] | None) -> status_derive.Observed | None:
+                          known: dict[str, Any] | None) -> status_derive.Observed | None:
     """Create, adopt or delete the children so they match the spec (idempotent); None when the GRPOJob is gone.
 
     `known` is the GRPOJob as the watch last showed it; without it the GRPOJob is fetched. The Observed that is
@@ -182,8 +190,7 @@ async def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: l
     """
     key = (namespace, name)
     async with lock(namespace, name):
-        body = known if known is not None else await kube.get(API_VERSION, KIND, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
+        if (body := await _current(kube, namespace, name, known)) is None:
             return None
         uid = body["metadata"]["uid"]
         workloads = _with_applied(key, workloads)
@@ -209,7 +216,7 @@ async def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: l
         if plan.create_workload is not None:
             applied.created = obs.workload
         elif applied.created is not None and applied.created["metadata"].get("uid") in applied.deleted_uids:
-            applied.created = None
+            applied.created = None  # e.g. suspended: a resume must not see it as still there
         return obs
 
 
@@ -220,8 +227,7 @@ async def sync_status(kube: Kube, namespace: str, name: str, *, workloads: list[
     (`post`: through kopf's event queue); returns the status."""
     key = (namespace, name)
     async with lock(namespace, name):
-        body = known if known is not None else await kube.get(API_VERSION, KIND, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
+        if (body := await _current(kube, namespace, name, known)) is None:
             return None
         uid = body["metadata"]["uid"]
         previous = _previous(namespace, name, body)
