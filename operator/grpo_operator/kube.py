@@ -57,10 +57,6 @@ def path(api_version: str, kind: str, namespace: str, name: str | None = None,
     return out
 
 
-def is_status(err: Exception, *codes: int) -> bool:
-    return isinstance(err, ApiException) and err.status in codes
-
-
 def ssl_context(cfg: client.Configuration) -> ssl.SSLContext | bool:
     """The TLS settings of a kubernetes Configuration for aiohttp (False: plain HTTP needs none)."""
     if not cfg.host.startswith("https"):
@@ -124,10 +120,6 @@ class Kube:
             if e.status == 404:
                 return None
             raise
-
-    async def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        out = await self.request("GET", path(api_version, kind, namespace), query={"labelSelector": label_selector})
-        return list(out.get("items") or [])
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
