@@ -38,7 +38,8 @@ async def _serve(cert: Path, key: Path, seen: list[dict]) -> tuple[web.AppRunner
         body = await request.read()
         seen.append({"method": request.method, "path": request.path_qs, "auth": request.headers.get("Authorization"),
                      "content_type": request.headers.get("Content-Type"), "body": json.loads(body) if body else None})
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or token != TOKEN:  # the scheme is case-insensitive (RFC 7235)
             return web.json_response({"kind": "Status", "code": 401}, status=401)
         if request.path.endswith("/missing"):
             return web.json_response({"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
@@ -135,3 +136,30 @@ def test_insecure_skip_tls_verify_is_honoured(certificate, tmp_path, monkeypatch
 
     got, _ = _run(certificate, tmp_path, monkeypatch, with_ca=False, insecure=True, scenario=scenario)
     assert got["metadata"]["name"] == "present"
+
+
+def test_in_cluster_service_account(certificate, tmp_path, monkeypatch, restore_default_configuration):
+    """What the operator pod uses: $KUBERNETES_SERVICE_HOST/PORT, the mounted token and CA."""
+    from kubernetes.config import incluster_config
+
+    cert, key = certificate
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+
+    async def main():
+        seen: list[dict] = []
+        runner, port = await _serve(cert, key, seen)
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(port))
+        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token_file))
+        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(cert))
+        kube = Kube(load_configuration(), timeout_s=5)
+        try:
+            return await kube.get("v1", "ConfigMap", "ns", "present"), seen
+        finally:
+            await kube.close()
+            await runner.cleanup()
+
+    got, seen = asyncio.run(main())
+    assert got["metadata"]["name"] == "present"
+    assert seen[0]["auth"].lower() == f"bearer {TOKEN}"
