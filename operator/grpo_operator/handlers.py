@@ -273,13 +273,13 @@ async def _status_worker(queue: KeyQueue) -> None:
 
 
 async def _sync_status(namespace: str, name: str) -> None:
-    import os
-    if "indices" not in _state or os.environ.get("HACK_NO_STATUS"):
+    if "indices" not in _state:
         return
     workloads, pods, known = _snapshot((namespace, name), _state["indices"])
-    # Most child events change nothing in the GRPOJob's status: decide that without taking the lock. A reconcile
-    # running for this GRPOJob may change what exists: never skip behind it. The event of a child this operator just created (or of any
-    # state a status was already derived from) is recognised by the objects' versions, without parsing the spec.
+    # Most child events change nothing in the GRPOJob's status: decide that without an API call. A reconcile
+    # running for this GRPOJob may change what exists: never skip behind it. The event of a child this operator
+    # just created (or of any state a status was already derived from) is recognised by the objects' versions,
+    # without parsing the spec.
     if known is not None and not sync.lock(namespace, name).locked():
         if sync.already_derived(namespace, name, known, workloads, pods):
             return
