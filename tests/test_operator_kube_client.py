@@ -14,9 +14,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config import kube_config
 
 from grpo_operator.kube import Kube, load_configuration
 
@@ -74,22 +72,13 @@ def _kubeconfig(path: Path, port: int, cert: Path | None, insecure: bool = False
     return path
 
 
-@pytest.fixture()
-def restore_default_configuration():
-    saved = client.Configuration.get_default_copy()
-    yield
-    client.Configuration.set_default(saved)
-
-
-def _run(certificate, tmp_path, monkeypatch, *, with_ca: bool, insecure: bool = False, scenario):
+def _run(certificate, tmp_path, default_kubeconfig, *, with_ca: bool, insecure: bool = False, scenario):
     cert, key = certificate
 
     async def main():
         seen: list[dict] = []
         runner, port = await _serve(cert, key, seen)
-        path = _kubeconfig(tmp_path / "kubeconfig", port, cert if with_ca else None, insecure)
-        # $KUBECONFIG is read when the kubernetes package is imported (the operator gets it from its environment)
-        monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+        default_kubeconfig(_kubeconfig(tmp_path / "kubeconfig", port, cert if with_ca else None, insecure))
         kube = Kube(load_configuration(), timeout_s=5)
         try:
             return await scenario(kube), seen
@@ -100,7 +89,7 @@ def _run(certificate, tmp_path, monkeypatch, *, with_ca: bool, insecure: bool = 
     return asyncio.run(main())
 
 
-def test_https_with_the_kubeconfig_ca_and_token(certificate, tmp_path, monkeypatch, restore_default_configuration):
+def test_https_with_the_kubeconfig_ca_and_token(certificate, tmp_path, default_kubeconfig):
     async def scenario(kube: Kube):
         got = await kube.get("v1", "ConfigMap", "ns", "present")
         gone = await kube.get("v1", "ConfigMap", "ns", "missing")
@@ -109,7 +98,7 @@ def test_https_with_the_kubeconfig_ca_and_token(certificate, tmp_path, monkeypat
             await kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "ns"}})
         return got, gone, conflict.value
 
-    (got, gone, conflict), seen = _run(certificate, tmp_path, monkeypatch, with_ca=True, scenario=scenario)
+    (got, gone, conflict), seen = _run(certificate, tmp_path, default_kubeconfig, with_ca=True, scenario=scenario)
     assert got["metadata"]["name"] == "present"
     assert gone is None, "404 reads as None"
     assert conflict.status == 409 and "already exists" in conflict.body
@@ -121,25 +110,26 @@ def test_https_with_the_kubeconfig_ca_and_token(certificate, tmp_path, monkeypat
     assert seen[2]["body"] == {"spec": {"ttlSecondsAfterFinished": None}}, "null is sent (merge patch removes it)"
 
 
-def test_an_unknown_server_certificate_is_refused(certificate, tmp_path, monkeypatch, restore_default_configuration):
+def test_an_unknown_server_certificate_is_refused(certificate, tmp_path, default_kubeconfig):
     async def scenario(kube: Kube):
         with pytest.raises(aiohttp.ClientConnectorCertificateError):
             await kube.get("v1", "ConfigMap", "ns", "present")
         return True
 
-    assert _run(certificate, tmp_path, monkeypatch, with_ca=False, scenario=scenario)[0]
+    assert _run(certificate, tmp_path, default_kubeconfig, with_ca=False, scenario=scenario)[0]
 
 
-def test_insecure_skip_tls_verify_is_honoured(certificate, tmp_path, monkeypatch, restore_default_configuration):
+def test_insecure_skip_tls_verify_is_honoured(certificate, tmp_path, default_kubeconfig):
     async def scenario(kube: Kube):
         return await kube.get("v1", "ConfigMap", "ns", "present")
 
-    got, _ = _run(certificate, tmp_path, monkeypatch, with_ca=False, insecure=True, scenario=scenario)
+    got, _ = _run(certificate, tmp_path, default_kubeconfig, with_ca=False, insecure=True, scenario=scenario)
     assert got["metadata"]["name"] == "present"
 
 
-def test_in_cluster_service_account(certificate, tmp_path, monkeypatch, restore_default_configuration):
-    """What the operator pod uses: $KUBERNETES_SERVICE_HOST/PORT, the mounted token and CA."""
+def test_in_cluster_service_account(certificate, tmp_path, monkeypatch, default_kubeconfig):
+    """What the operator pod uses: $KUBERNETES_SERVICE_HOST/PORT, the mounted token and CA (no kubeconfig is
+    read; `default_kubeconfig` restores the default Configuration the in-cluster loader replaces)."""
     from kubernetes.config import incluster_config
 
     cert, key = certificate

@@ -18,15 +18,10 @@ NS = "sync"
 
 
 @pytest.fixture()
-def env(monkeypatch, tmp_path):
-    from kubernetes import client
-    from kubernetes.config import kube_config
-
-    saved = client.Configuration.get_default_copy()
+def env(default_kubeconfig, tmp_path):
     with EmulatorServer(tmp_path) as api:
-        monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(api.kubeconfig))
+        default_kubeconfig(api.kubeconfig)
         yield api, Cluster(api.client(), NS)
-    client.Configuration.set_default(saved)
 
 
 def _steps(cluster: Cluster, name: str, scenario):
