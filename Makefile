@@ -14,4 +14,4 @@ kind-down:
 
 # chart, alert rules and dashboard tests (real helm, promtool, prometheus)
 chart-test:
-	python -m pytest -q tests/test_helm_chart.py tests/test_prometheus_rules.py tests/test_dashboard_prometheus.py
+	python -m pytest -q tests/integration/test_helm_chart.py tests/integration/test_prometheus_rules.py tests/integration/test_dashboard_prometheus.py

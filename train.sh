@@ -6,5 +6,6 @@
 #   ./train.sh --n_gpus 8 actor_rollout_ref.rollout.tensor_model_parallel_size=4
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export PYTHONPATH="$ROOT/operator:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-exec "${PYTHON:-python3}" -m grpo_operator.cli.train "$@"
+# This checkout's four packages first, whatever `pip install -e` points at.
+export PYTHONPATH="$ROOT/api:$ROOT/operator:$ROOT/cli:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+exec "${PYTHON:-python3}" -m grpo_cli.train "$@"

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "operator")]
+sys.path.insert(0, str(REPO))  # for tests.harness (the API emulator), which is not an installed package
 
 from tests.harness.cluster import Cluster, grpojob  # noqa: E402
 from tests.harness.operator_process import OperatorProcess, wait_for  # noqa: E402
@@ -55,7 +55,9 @@ def percentile(values: list[float], q: float) -> float:
 def run(module: str, count: int, threads: int) -> dict[str, float]:
     with EmulatorServer() as api, tempfile.TemporaryDirectory() as workdir:
         op = OperatorProcess(api.kubeconfig, Path(workdir), module=module,
-                             env={"GRPO_OPERATOR_WORKERS": "16", "GRPO_PROGRESS_INTERVAL": "30"})
+                             env={"GRPO_OPERATOR_WORKERS": "16", "GRPO_PROGRESS_INTERVAL": "30",
+                                  # benchmarks.minimal_operator is a file of this checkout, not an installed package
+                                  "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
         op.start()
         names = [f"bench-{i:04d}" for i in range(count)]
         submitter = subprocess.Popen([sys.executable, __file__, "--submit", str(api.kubeconfig),

@@ -28,11 +28,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from trainer_entry import reward_func  # noqa: E402
-from trainer_entry.rewards import code_tests, latex_math, numeric, text_match  # noqa: E402
+from trainer_entry import reward_func
+from trainer_entry.rewards import code_tests, latex_math, numeric, text_match
 
 DEFAULT_CASES = Path(__file__).parent / "data" / "reward_cases.jsonl"
 SLOW_SCORERS = {"verl math_verify (process pool)"}  # one timed pass (like every code scorer: subprocesses)

@@ -21,7 +21,6 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 EXPORTER_CHILD = r"""
 import sys, time

@@ -19,10 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="output folder (default: a fresh temporary folder)")
     args = p.parse_args(argv)
 
-    from grpo_operator.api import GRPOJob
-    from trainer_entry import trl_engine
+    from grpo_api import GRPOJob
     from trainer_entry.data import convert
-    from trainer_entry.local_defaults import (
+    from trainer_entry.embedded.defaults import (
         EMBEDDED_DATA,
         EMBEDDED_MODEL,
         EMBEDDED_SPEC_DEFAULTS,
@@ -30,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         TOY_TRAIN_ROWS,
         TOY_VAL_ROWS,
     )
-    from trainer_entry.toy_data import write_toy_dataset
-    from trainer_entry.trl_metrics import reward_rise
+    from trainer_entry.embedded.toy_data import write_toy_dataset
+    from trainer_entry.trl_engine import train as trl_engine
+    from trainer_entry.trl_engine.metrics import reward_rise
 
     out = Path(args.out or tempfile.mkdtemp(prefix="trl-default-"))
     t0 = time.monotonic()

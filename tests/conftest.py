@@ -1,18 +1,12 @@
-"""Tests import this checkout's code, whatever `pip install -e` last pointed at (subprocesses too)."""
+"""Shared fixtures. The code under test is the installed packages (scripts/setup.sh installs this checkout's
+four packages editable); no test edits sys.path.
 
-import os
-import sys
-from pathlib import Path
+Layers, by folder: unit/ (pure functions, in-process), integration/ (real processes and real counterparts:
+`kopf run` against the API emulator, helm, promtool, Prometheus, verl's own config and code on CPU, the
+trainer as a subprocess), e2e/ (a real cluster: `pytest -m kind`; GPUs: `pytest -m gpu`).
+"""
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-_PATHS = [str(REPO / "operator"), str(REPO)]
-for path in reversed(_PATHS):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-os.environ["PYTHONPATH"] = os.pathsep.join(_PATHS + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-                                                     if p and p not in _PATHS])
 
 
 @pytest.fixture()

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from grpo_operator.constants import TRAINER_METRICS_PORT
+from grpo_api.constants import TRAINER_METRICS_PORT
 from trainer_entry.checkpoints import latest_checkpoint
 
 log = logging.getLogger(__name__)

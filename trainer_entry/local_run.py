@@ -8,8 +8,8 @@ import json
 import socket
 from pathlib import Path
 
-from grpo_operator.api import GRPOJob
-from grpo_operator.constants import CONFIG_KEY, TRAINER_METRICS_PORT
+from grpo_api import GRPOJob
+from grpo_api.constants import CONFIG_KEY, TRAINER_METRICS_PORT
 
 
 def free_port(preferred: int = TRAINER_METRICS_PORT) -> int:

@@ -7,7 +7,7 @@ config" and "the engine is training", then the exit code and a summary.
 4. load and preflight the reward function                                (bad reward -> EXIT_REWARD_ERROR)
 5. verl: build the override list, compose it against verl's Hydra config (bad override -> EXIT_CONFIG_ERROR),
    check Ray's CPUs (-> EXIT_RAY_RESOURCES), run main_ppo as a supervised child; optionally merge the last
-   checkpoint into a Hugging Face model.   trl: ``trainer_entry.trl_engine.run`` in-process.
+   checkpoint into a Hugging Face model.   trl: ``trainer_entry.trl_engine.train.run`` in-process.
 6. write the termination-log summary and exit with the engine's code.
 """
 
@@ -29,17 +29,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from grpo_operator import constants as c
-from grpo_operator.api import GRPOJob, GRPOJobInvalid, parse_grpojob
-from grpo_operator.api.spec import DataSource
-from grpo_operator.pod_paths import DOWNLOAD_DIR, data_file_path, reward_file_path
-from trainer_entry import ray_cluster
+from grpo_api import GRPOJob, GRPOJobInvalid, parse_grpojob
+from grpo_api import constants as c
+from grpo_api.pod_paths import DOWNLOAD_DIR, data_file_path, reward_file_path
+from grpo_api.spec import DataSource
 from trainer_entry.checkpoints import latest_checkpoint
 from trainer_entry.data import DataError, convert, load_rows, rows_to_table
 from trainer_entry.exporter import Exporter
 from trainer_entry.preflight import RewardError, run_preflight
 from trainer_entry.supervise import Supervisor, format_summary, write_termination_log
-from trainer_entry.verl_args import (
+from trainer_entry.verl_engine import ray_cluster
+from trainer_entry.verl_engine.overrides import (
     OverrideError,
     RayResourceError,
     VerlPaths,
@@ -123,8 +123,8 @@ def load_job(path: str | Path) -> GRPOJob:
 
 def embedded_data_sets():
     """name -> writer(out_dir) -> (train.json, val.json): data sets built here, in the seed's format."""
-    from trainer_entry.math_data import write_math_dataset
-    from trainer_entry.toy_data import write_toy_dataset
+    from trainer_entry.embedded.math_data import write_math_dataset
+    from trainer_entry.embedded.toy_data import write_toy_dataset
 
     return {"parity": write_toy_dataset, "math": write_math_dataset}
 
@@ -235,7 +235,7 @@ def export_hf(paths: RunPaths, env: dict[str, str]) -> int:
 
 
 def run_trl(job: GRPOJob, paths: RunPaths, reward: Path | None) -> int:
-    from trainer_entry import trl_engine
+    from trainer_entry.trl_engine import train as trl_engine
 
     return trl_engine.run(
         job, paths.train_parquet, paths.val_parquet, reward, paths.checkpoint_dir, paths.metrics_path

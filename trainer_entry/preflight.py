@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grpo_operator.constants import EXIT_REWARD_ERROR
+from grpo_api.constants import EXIT_REWARD_ERROR
 
 BUILTIN_MODULE = "trainer_entry.reward_func"
 DEFAULT_FUNCTION = "compute_score"

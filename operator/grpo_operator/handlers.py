@@ -24,8 +24,9 @@ from typing import Any
 
 import kopf
 
+from grpo_api.constants import API_VERSION, GROUP, KIND, LABEL_GRPOJOB, MANAGED_BY, PLURAL, VERSION
+
 from . import metrics, reconcile, status_derive, sync
-from .constants import API_VERSION, GROUP, KIND, LABEL_GRPOJOB, MANAGED_BY, PLURAL, VERSION
 from .kopf_storage import NoDiffBase
 from .kube import Kube, load_configuration
 from .operator_config import OperatorConfig

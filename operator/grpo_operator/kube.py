@@ -22,7 +22,7 @@ import aiohttp
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .constants import API_VERSION, KIND, PLURAL
+from grpo_api.constants import API_VERSION, KIND, PLURAL
 
 AUTH_REFRESH_S = 60.0  # re-run the client's auth hooks (token file / exec plugin refresh) at most this often
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from .api import PHASES
+from grpo_api import PHASES
 
 RECONCILE_TOTAL = Counter("grpo_operator_reconcile_total", "Reconcile runs by controller and result.",
                           ["controller", "result"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .constants import OPERATOR_METRICS_PORT, TRAINER_METRICS_PORT
+from grpo_api.constants import OPERATOR_METRICS_PORT, TRAINER_METRICS_PORT
 
 
 def _env(name: str, default: str) -> str:

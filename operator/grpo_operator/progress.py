@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .constants import CHECKPOINTS_SUBDIR, OUTPUTS_DIR
+from grpo_api.constants import CHECKPOINTS_SUBDIR, OUTPUTS_DIR
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from .constants import GROUP
+from grpo_api.constants import GROUP
+
 from .kube import Kube
 
 FINGERPRINT_ANNOTATION = f"{GROUP}/spec-fingerprint"

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .api import GRPOJob
+from grpo_api import GRPOJob
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .api.status import TERMINAL_PHASES
-from .constants import EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, EXIT_RAY_RESOURCES, EXIT_REWARD_ERROR
+from grpo_api.constants import EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, EXIT_RAY_RESOURCES, EXIT_REWARD_ERROR
+from grpo_api.status import TERMINAL_PHASES
 
 # Trainer exit code -> condition reason (the Job's podFailurePolicy fails the Job at once on these).
 EXIT_CODE_REASONS = {

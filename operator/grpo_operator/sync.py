@@ -25,10 +25,11 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from grpo_api import GRPOJobInvalid, parse_grpojob
+from grpo_api.constants import API_VERSION, KIND
+
 from . import events, reconcile, status_derive
-from .api import GRPOJobInvalid, parse_grpojob
 from .builders import build_children, default_image, kueue_queue
-from .constants import API_VERSION, KIND
 from .kube import Kube
 from .references import missing_references, objects_to_fetch
 

@@ -14,7 +14,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from grpo_operator.constants import GROUP, LABEL_GRPOJOB, PLURAL, VERSION
+from grpo_api.constants import GROUP, LABEL_GRPOJOB, PLURAL, VERSION
 
 BASE_SPEC: dict[str, Any] = {
     "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"},

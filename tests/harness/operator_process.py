@@ -76,7 +76,6 @@ class OperatorProcess:
         env.update({
             "KUBECONFIG": str(self.kubeconfig),
             "GRPO_OPERATOR_METRICS_PORT": str(self.metrics_port),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO), env.get("PYTHONPATH", "")]),
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.extra_env)

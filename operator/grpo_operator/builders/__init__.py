@@ -5,7 +5,8 @@ No cluster access here; the kopf handlers and `grpo render` call the same functi
 
 from typing import Any
 
-from ..api import GRPOJob
+from grpo_api import GRPOJob
+
 from .common import (
     COMPONENT_CONFIG,
     COMPONENT_REWARD,

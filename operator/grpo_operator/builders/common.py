@@ -3,8 +3,8 @@
 import os
 from typing import Any
 
-from .. import constants as c
-from ..api import GRPOJob
+from grpo_api import GRPOJob
+from grpo_api import constants as c
 
 # app.kubernetes.io/component of each child.
 COMPONENT_CONFIG = "config"

@@ -3,9 +3,10 @@
 import json
 from typing import Any
 
-from ..api import GRPOJob
-from ..constants import CONFIG_KEY
-from ..pod_paths import INLINE_REWARD_KEY, config_map_name, reward_config_map_name
+from grpo_api import GRPOJob
+from grpo_api.constants import CONFIG_KEY
+from grpo_api.pod_paths import INLINE_REWARD_KEY, config_map_name, reward_config_map_name
+
 from .common import COMPONENT_CONFIG, COMPONENT_REWARD, job_name, object_meta
 
 

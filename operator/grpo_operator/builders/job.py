@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from .. import constants as c
-from ..api import GRPOJob
+from grpo_api import GRPOJob
+from grpo_api import constants as c
+
 from .common import COMPONENT_TRAINER, is_suspended, object_meta, workload_name
 from .pod import pod_template, trainer_command, trainer_container
 

@@ -7,16 +7,17 @@ fields, so data, reward file, model cache and checkpoints resolve identically on
 import posixpath
 from typing import Any
 
-from .. import constants as c
-from ..api import GRPOJob
-from ..api.spec import DataSource
-from ..pod_paths import (
+from grpo_api import GRPOJob
+from grpo_api import constants as c
+from grpo_api.pod_paths import (
     INLINE_REWARD_KEY,
     config_map_name,
     configmap_mount_path,
     pvc_mount_path,
     reward_config_map_name,
 )
+from grpo_api.spec import DataSource
+
 from .common import COMPONENT_TRAINER, job_name, labels
 
 CONFIG_FILE = posixpath.join(c.CONFIG_DIR, c.CONFIG_KEY)

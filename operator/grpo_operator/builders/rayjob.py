@@ -10,7 +10,8 @@ it from the container's CPU limit (3 per GPU + 9 by default, what verl needs).
 import shlex
 from typing import Any
 
-from ..api import GRPOJob
+from grpo_api import GRPOJob
+
 from .common import COMPONENT_TRAINER, is_suspended, object_meta, workload_name
 from .pod import pod_template, trainer_command, trainer_container
 

@@ -1,0 +1,1 @@
+"""The `grpo` command line (entry point: grpo_cli.main:main)."""

@@ -1,1 +1,0 @@
-"""The `grpo` command line (entry point: grpo_operator.cli.main:main)."""

@@ -1,0 +1,62 @@
+"""The generated CRD: in sync with the models, structural, accepted by Kubernetes' own schemas."""
+
+from pathlib import Path
+
+import kubernetes_validate
+import yaml
+
+from grpo_api.crd import build_crd, render_crd_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_FILE = REPO / "crds" / "grpojob.yaml"
+
+
+def test_committed_crd_matches_the_models():
+    assert CRD_FILE.read_text() == render_crd_yaml(), (
+        "crds/grpojob.yaml is stale: run `python -m grpo_api.crd --write`")
+
+
+def test_crd_object_is_valid_for_kubernetes():
+    kubernetes_validate.validate(yaml.safe_load(CRD_FILE.read_text()), "1.35", strict=True)
+
+
+def _walk(schema, path="openAPIV3Schema"):
+    yield path, schema
+    for name, sub in schema.get("properties", {}).items():
+        yield from _walk(sub, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        yield from _walk(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _walk(schema["additionalProperties"], f"{path}{{}}")
+
+
+def test_schema_is_structural():
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _walk(schema):
+        forbidden = {"$ref", "anyOf", "oneOf", "allOf", "title", "$defs", "const"} & node.keys()
+        assert not forbidden, f"{path} has {forbidden}"
+        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), f"{path} has no type"
+        if "default" in node:
+            assert node["default"] is not None, f"{path} defaults to null"
+        if "exclusiveMinimum" in node:
+            assert node["exclusiveMinimum"] is True and "minimum" in node, path
+
+
+def test_crd_metadata_printer_columns_and_status():
+    version = build_crd()["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    cols = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert cols == {"Phase": ".status.phase", "Model": ".spec.model.path", "RolloutN": ".spec.grpo.rolloutN",
+                    "Step": ".status.progress.globalStep", "Reward": ".status.progress.rewardMean",
+                    "Age": ".metadata.creationTimestamp"}
+    crd = build_crd()
+    assert crd["spec"]["names"]["shortNames"] == ["grpo"]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    grpo = spec["properties"]["grpo"]["properties"]
+    assert grpo["rolloutN"]["default"] == 5
+    assert grpo["klLossType"]["enum"] == ["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3", "full"]
+    assert spec["properties"]["grpo"]["default"] == {}
+    assert "default" not in spec["properties"]["data"]["properties"]["val"]  # optional, not a defaulted group
+    rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
+    assert any("tensorParallelSize" in r for r in rules)
+    assert any("claimName" in r for r in rules)

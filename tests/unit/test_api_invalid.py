@@ -1,0 +1,151 @@
+"""Invalid GRPOJobs: the models reject each with a message that names the field, and so does the CRD
+(schema + CEL) wherever the API server can check it, so kubectl and the operator agree."""
+
+import copy
+
+import pytest
+
+from grpo_api import GRPOJobInvalid, parse_grpojob
+from grpo_api.crd import build_crd
+from tests.apiserver_schema import validate_against_crd
+
+BASE = {
+    "apiVersion": "grpo.dev/v1alpha1",
+    "kind": "GRPOJob",
+    "metadata": {"name": "job"},
+    "spec": {"model": {"path": "Qwen/Qwen2.5-7B"}, "data": {"train": {"path": "/data/train.json"}}},
+}
+
+
+def _set(obj, dotted, value):
+    *parents, last = dotted.split(".")
+    for p in parents:
+        obj = obj.setdefault(p, {})
+    if value is _DELETE:
+        del obj[last]
+    else:
+        obj[last] = value
+
+
+_DELETE = object()
+
+# (id, {dotted path: value}, expected line prefix (field), expected words, API server rejects it too)
+CASES = [
+    ("rollout-n-too-small", {"spec.grpo.rolloutN": 1}, "spec.grpo.rolloutN", "greater than or equal to 2", True),
+    ("rollout-n-not-int", {"spec.grpo.rolloutN": "five"}, "spec.grpo.rolloutN", "valid integer", True),
+    ("rollout-n-float", {"spec.grpo.rolloutN": 2.5}, "spec.grpo.rolloutN", "integer", True),
+    ("kl-coef-negative", {"spec.grpo.klLossCoef": -0.1}, "spec.grpo.klLossCoef", "greater than or equal to 0", True),
+    ("kl-type-unknown", {"spec.grpo.klLossType": "reverse"}, "spec.grpo.klLossType", "'low_var_kl'", True),
+    ("loss-agg-unknown", {"spec.grpo.lossAggMode": "drgrpo"}, "spec.grpo.lossAggMode",
+     "'seq-mean-token-sum-norm'", True),
+    ("use-kl-not-bool", {"spec.grpo.useKLLoss": "maybe"}, "spec.grpo.useKLLoss", "valid boolean", True),
+    ("clip-ratio-one", {"spec.grpo.clipRatio": 1.0}, "spec.grpo.clipRatio", "less than 1", True),
+    ("batch-zero", {"spec.training.batchSize": 0}, "spec.training.batchSize", "greater than or equal to 1", True),
+    ("lr-zero", {"spec.training.learningRate": 0}, "spec.training.learningRate", "greater than 0", True),
+    ("lr-huge", {"spec.training.learningRate": 3}, "spec.training.learningRate", "less than or equal to 1", True),
+    ("epochs-negative", {"spec.training.epochs": -1}, "spec.training.epochs", "greater than or equal to 1", True),
+    ("response-len-zero", {"spec.training.maxResponseLength": 0}, "spec.training.maxResponseLength",
+     "greater than or equal to 1", True),
+    ("mini-batch-not-divisor", {"spec.training.batchSize": 256, "spec.training.ppoMiniBatchSize": 100},
+     "spec.training", "ppoMiniBatchSize must be <= batchSize and divide it (got ppoMiniBatchSize=100", True),
+    ("save-freq-zero", {"spec.training.saveFreq": 0}, "spec.training", "saveFreq and testFreq", True),
+    ("gpu-util-zero", {"spec.rollout.gpuMemoryUtilization": 0}, "spec.rollout.gpuMemoryUtilization",
+     "greater than 0", True),
+    ("gpu-util-over-one", {"spec.rollout.gpuMemoryUtilization": 1.5}, "spec.rollout.gpuMemoryUtilization",
+     "less than or equal to 1", True),
+    ("rollout-engine-hf", {"spec.rollout.name": "hf"}, "spec.rollout.name", "'vllm' or 'sglang'", True),
+    ("tp-not-dividing-gpus", {"spec.resources.gpusPerNode": 8, "spec.rollout.tensorParallelSize": 3},
+     "spec", "resources.gpusPerNode must be a multiple of rollout.tensorParallelSize (got gpusPerNode=8, "
+     "tensorParallelSize=3)", True),
+    ("verl-without-gpu", {"spec.resources.gpusPerNode": 0}, "spec", "engine verl needs resources.gpusPerNode >= 1",
+     True),
+    ("multinode-without-shared-volume", {"spec.resources.nodes": 2}, "spec",
+     "resources.nodes > 1 needs checkpoint.claimName", True),
+    ("nodes-zero", {"spec.resources.nodes": 0}, "spec.resources.nodes", "greater than or equal to 1", True),
+    ("bad-memory-quantity", {"spec.resources.memory": "lots"}, "spec.resources.memory", "should match pattern",
+     True),
+    ("bad-shm-quantity", {"spec.resources.shmSize": "16GB"}, "spec.resources.shmSize", "should match pattern", True),
+    ("trl-with-tp", {"spec.engine": "trl", "spec.resources.gpusPerNode": 0, "spec.rollout.tensorParallelSize": 2},
+     "spec", "engine trl runs on one node", True),
+    ("trl-with-offload", {"spec.engine": "trl", "spec.memory.refParamOffload": True},
+     "spec", "engine trl has no FSDP offload", True),
+    ("trl-with-overrides", {"spec.engine": "trl", "spec.overrides": ["actor_rollout_ref.actor.ppo_epochs=2"]},
+     "spec", "overrides need engine verl", True),
+    ("engine-unknown", {"spec.engine": "deepspeed"}, "spec.engine", "'verl' or 'trl'", True),
+    ("data-two-sources", {"spec.data.train": {"path": "/a.json", "url": "https://x/a.json"}}, "spec.data.train",
+     "set exactly one of configMap, pvc, url, path (got url, path)", True),
+    ("data-no-source", {"spec.data.train": {}}, "spec.data.train", "set exactly one of configMap, pvc, url, path",
+     True),
+    ("data-missing", {"spec.data": _DELETE}, "spec.data", "required field is missing", True),
+    ("model-missing", {"spec.model": _DELETE}, "spec.model", "required field is missing", True),
+    ("model-path-empty", {"spec.model.path": ""}, "spec.model.path", "at least 1 character", True),
+    ("url-scheme", {"spec.data.train": {"url": "ftp://host/a.json"}}, "spec.data.train.url", "should match pattern",
+     True),
+    ("configmap-key-bad", {"spec.data.train": {"configMap": {"name": "d", "key": "a b.json"}}},
+     "spec.data.train.configMap.key", "should match pattern", True),
+    ("reward-two-sources", {"spec.reward": {"inline": "def compute_score(**k): return 1", "path": "/r.py"}},
+     "spec.reward", "set at most one of configMapRef, inline, path", True),
+    ("reward-function-name", {"spec.reward.functionName": "compute-score"}, "spec.reward.functionName",
+     "should match pattern", True),
+    ("unknown-field-typo", {"spec.grpo.rolloutn": 8}, "spec.grpo.rolloutn", "unknown field", True),
+    ("unknown-top-level-field", {"spec.gpus": 8}, "spec.gpus", "unknown field", True),
+    ("override-managed-key", {"spec.overrides": ["actor_rollout_ref.rollout.n=8"]}, "spec.overrides",
+     "it is set from spec.grpo.rolloutN", True),
+    ("override-legacy-reward", {"spec.overrides": ["+custom_reward_function.path=/r.py"]}, "spec.overrides",
+     "silently ignores the legacy top-level key", True),
+    ("override-not-key-value", {"spec.overrides": ["=3"]}, "spec.overrides[0]", "should match pattern", True),
+    ("resume-path-without-from", {"spec.checkpoint.resumeMode": "resume_path"}, "spec.checkpoint",
+     "resumeMode resume_path needs resumeFrom", True),
+    ("resume-mode-unknown", {"spec.checkpoint.resumeMode": "latest"}, "spec.checkpoint.resumeMode",
+     "'auto', 'disable' or 'resume_path'", True),
+    ("pvc-name-uppercase", {"spec.checkpoint.claimName": "MyPVC"}, "spec.checkpoint.claimName",
+     "should match pattern", True),
+    ("backoff-negative", {"spec.backoffLimit": -1}, "spec.backoffLimit", "greater than or equal to 0", True),
+    ("deadline-zero", {"spec.activeDeadlineSeconds": 0}, "spec.activeDeadlineSeconds", "greater than or equal to 1",
+     True),
+    ("toleration-operator", {"spec.pod.tolerations": [{"key": "k", "operator": "Maybe"}]},
+     "spec.pod.tolerations[0].operator", "'Exists' or 'Equal'", True),
+    ("env-without-name", {"spec.pod.env": [{"value": "x"}]}, "spec.pod.env[0].name", "required field is missing",
+     True),
+    ("name-too-long", {"metadata.name": "a" * 48}, "metadata.name", "at most 47 characters", True),
+    ("wrong-api-version", {"apiVersion": "grpo.dev/v1"}, "apiVersion", "must be 'grpo.dev/v1alpha1'", False),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_invalid_manifest_is_rejected_with_its_field(case):
+    _id, changes, field, words, api_server_rejects = case
+    manifest = copy.deepcopy(BASE)
+    for dotted, value in changes.items():
+        _set(manifest, dotted, value)
+    with pytest.raises(GRPOJobInvalid) as exc:
+        parse_grpojob(manifest)
+    lines = exc.value.errors
+    assert any(line.startswith(field + ":") and words in line for line in lines), lines
+    if api_server_rejects:
+        _, errors = validate_against_crd(build_crd(), manifest)
+        assert errors, f"the CRD accepts what the models reject: {lines}"
+
+
+def test_there_are_at_least_30_cases():
+    assert len(CASES) >= 30
+
+
+def test_base_manifest_is_valid():
+    parse_grpojob(BASE)
+    assert validate_against_crd(build_crd(), BASE)[1] == []
+
+
+def test_every_problem_is_reported_at_once():
+    manifest = copy.deepcopy(BASE)
+    manifest["spec"]["grpo"] = {"rolloutN": 0, "klLossCoef": -1}
+    manifest["spec"]["training"] = {"batchSize": 0}
+    with pytest.raises(GRPOJobInvalid) as exc:
+        parse_grpojob(manifest, "job.yaml")
+    assert len(exc.value.errors) == 3
+    assert "invalid GRPOJob in job.yaml" in str(exc.value)
+
+
+def test_non_mapping_is_rejected():
+    with pytest.raises(GRPOJobInvalid, match="expected a mapping"):
+        parse_grpojob(["not", "a", "manifest"])
