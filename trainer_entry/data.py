@@ -28,6 +28,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trainer_entry.errors import DataErrorBase
+
 SUFFIXES = (".json", ".jsonl", ".parquet")
 ROW_FIELDS = ("prompt", "ground_truth", "data_source", "extra_info", "ability", "reward_model")
 CHAT_ROLES = ("system", "user", "assistant", "tool")
@@ -35,7 +37,7 @@ CHAT_ROLES = ("system", "user", "assistant", "tool")
 _PROMPT_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
 
-class DataError(ValueError):
+class DataError(DataErrorBase):
     """A data file or one of its rows is unusable. Carries where, so the message can say it."""
 
     def __init__(self, file: str | Path, message: str, row: int | None = None, field: str | None = None):
@@ -276,3 +278,11 @@ def convert(src: str | Path, dst: str | Path, split: str = "train") -> ConvertRe
     pq.write_table(table, tmp)
     tmp.replace(dst)
     return ConvertResult(rows=len(rows), output=dst, data_sources=Counter(r["data_source"] for r in rows))
+
+
+def require_full_batch(path: str | Path, rows: int, batch_size: int) -> None:
+    """Both engines train on full batches of prompts only: fewer rows than one batch means no step at all."""
+    if rows < batch_size:
+        raise DataError(path, f"has {rows} rows, fewer than spec.training.batchSize={batch_size}: a training step "
+                              "needs a full batch of prompts (verl drops the incomplete last batch and stops with "
+                              "'Train dataloader is empty!'). Add rows or lower training.batchSize")

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import shlex
 import shutil
 import signal
 import sys
@@ -34,14 +35,14 @@ from grpo_api import constants as c
 from grpo_api.pod_paths import DOWNLOAD_DIR, data_file_path, reward_file_path
 from grpo_api.spec import DataSource
 from trainer_entry.checkpoints import latest_checkpoint
-from trainer_entry.data import DataError, convert, load_rows, rows_to_table
+from trainer_entry.data import DataError, convert, load_rows, require_full_batch, rows_to_table
+from trainer_entry.errors import ConfigError, RewardError, TrainerError
 from trainer_entry.exporter import Exporter
-from trainer_entry.preflight import RewardError, run_preflight
+from trainer_entry.preflight import run_preflight
 from trainer_entry.supervise import Supervisor, format_summary, write_termination_log
 from trainer_entry.verl_engine import ray_cluster
 from trainer_entry.verl_engine.overrides import (
-    OverrideError,
-    RayResourceError,
+    VERL_ENTRY,
     VerlPaths,
     build_overrides,
     compose_verl_config,
@@ -53,13 +54,8 @@ from trainer_entry.verl_engine.overrides import (
 
 log = logging.getLogger("trainer_entry")
 
-VERL_ENTRY = "verl.trainer.main_ppo"
 EMBEDDED_PREFIX = "embedded:"
 VAL_SAMPLE_ROWS = 256  # validation rows taken from the training data when spec.data.val is unset
-
-
-class ConfigError(ValueError):
-    exit_code = c.EXIT_CONFIG_ERROR
 
 
 class Terminated(BaseException):
@@ -204,8 +200,8 @@ def run_verl(job: GRPOJob, paths: RunPaths, reward: Path, args: argparse.Namespa
     else:
         ray_cpu_check(args.cpus if args.cpus is not None else container_cpus(), spec.resources.gpus_per_node)
     env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(paths.metrics_path), "HYDRA_FULL_ERROR": "1"}
-    cmd = [sys.executable, "-m", args.verl_entry, *overrides]
-    print("launching: " + " ".join(main_ppo_command(overrides)), flush=True)
+    cmd = main_ppo_command(overrides, sys.executable, args.verl_entry)
+    print("launching: " + shlex.join(cmd), flush=True)
     code = Supervisor(cmd, env=env).run()
     if code == 0 and spec.checkpoint.export_hf:
         code = export_hf(paths, env)
@@ -284,13 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         exporter.start(args.metrics_port, args.metrics_addr)
         rows = prepare_data(job, paths)
-        if spec.engine == "verl" and len(rows) < spec.training.batch_size:
-            raise DataError(
-                paths.train_parquet,
-                f"has {len(rows)} rows, fewer than spec.training.batchSize={spec.training.batch_size}: verl drops "
-                "the incomplete last batch and stops with 'Train dataloader is empty!'. Add rows or lower "
-                "training.batchSize",
-            )
+        require_full_batch(paths.train_parquet, len(rows), spec.training.batch_size)
         exporter.state.total_steps = float(planned_steps(len(rows), spec))
         user_reward = reward_file_path(spec.reward)
         report = run_preflight(user_reward, spec.reward.function_name, rows)
@@ -306,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             if spec.engine == "verl":
                 overrides = verl_overrides(job, paths, reward or builtin_reward_file())
                 compose_verl_config(overrides)
-                print(json.dumps(main_ppo_command(overrides)))
+                print(json.dumps(main_ppo_command(overrides, sys.executable, args.verl_entry)))
             return 0
         if spec.engine == "verl":
             code = run_verl(job, paths, reward or builtin_reward_file(), args)
@@ -314,24 +304,12 @@ def main(argv: list[str] | None = None) -> int:
             code = run_trl(job, paths, reward)
         if code != 0:
             reason = f"{spec.engine} exited with {code}"
-    except (ConfigError, OverrideError) as e:
-        code, reason = c.EXIT_CONFIG_ERROR, f"config: {e}"
-    except DataError as e:
-        code, reason = c.EXIT_DATA_ERROR, f"data: {e}"
-    except RewardError as e:
-        code, reason = c.EXIT_REWARD_ERROR, f"reward: {e}"
-    except RayResourceError as e:
-        code, reason = c.EXIT_RAY_RESOURCES, f"ray: {e}"
+    except TrainerError as e:
+        code, reason = e.exit_code, f"{e.kind}: {e}"
+        print(f"ERROR: {reason}", file=sys.stderr, flush=True)
     except Terminated as e:
         code, reason = c.EXIT_TERMINATED, f"signal {e}"
     finally:
-        if reason and code in (
-            c.EXIT_CONFIG_ERROR,
-            c.EXIT_DATA_ERROR,
-            c.EXIT_REWARD_ERROR,
-            c.EXIT_RAY_RESOURCES,
-        ):
-            print(f"ERROR: {reason}", file=sys.stderr, flush=True)
         step = reward_mean = None
         if exporter is not None:
             exporter.stop()

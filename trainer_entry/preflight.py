@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grpo_api.constants import EXIT_REWARD_ERROR
+from trainer_entry.errors import RewardError
 
 BUILTIN_MODULE = "trainer_entry.reward_func"
 DEFAULT_FUNCTION = "compute_score"
@@ -37,10 +37,6 @@ WRONG_ANSWER = "grpo-preflight: deliberately wrong answer 7Q#x"
 CALL_TIMEOUT_S = 10.0
 
 
-class RewardError(RuntimeError):
-    """The reward function cannot be used. ``exit_code`` is the trainer's distinct exit status for it."""
-
-    exit_code = EXIT_REWARD_ERROR
 
 
 @dataclass

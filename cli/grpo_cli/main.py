@@ -95,9 +95,6 @@ def cmd_crd(_: argparse.Namespace) -> int:
 
 def run_deferred(name: str, argv: list[str]) -> int:
     module_name, _ = DEFERRED_COMMANDS[name]
-    if importlib.util.find_spec(module_name) is None:
-        _err(f"grpo {name}: not available in this installation ({module_name} is missing)")
-        return 2
     entry: Callable[[list[str]], int | None] = importlib.import_module(module_name).main
     return int(entry(argv) or 0)
 

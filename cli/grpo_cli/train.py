@@ -51,7 +51,8 @@ def _check_local_engine(req: TrainRequest, engine_here: str) -> None:
 def preflight_local_files(req: TrainRequest) -> None:
     """Catch bad data rows and a broken reward function here, before a cluster spends GPUs on them."""
     from trainer_entry.data import DataError, load_rows
-    from trainer_entry.preflight import RewardError, load_reward_function, run_preflight
+    from trainer_entry.errors import RewardError
+    from trainer_entry.preflight import load_reward_function, run_preflight
 
     try:
         rows = load_rows(req.data_file) if req.data_file else None

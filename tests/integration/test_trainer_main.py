@@ -223,7 +223,7 @@ def test_all_zero_reward_warns_loudly(tmp_path):
     assert code == 0, out
     assert "WARNING: every ground-truth answer scored 0" in out
     command = json.loads(out.strip().splitlines()[-1])
-    assert command[:3] == ["python", "-m", "verl.trainer.main_ppo"]
+    assert command[:3] == [sys.executable, "-m", "fake_main_ppo"]  # exactly what the run would execute
     assert f"reward.custom_reward_function.path='{reward}'" in command
 
 
@@ -288,11 +288,13 @@ def test_unknown_embedded_data_set(tmp_path):
     assert "unknown embedded data set 'chess' (known: math, parity)" in out
 
 
-def test_fewer_rows_than_batch_fails_fast(tmp_path):
-    run = Run(tmp_path, spec_extra={"training": {"batchSize": 256}})
+@pytest.mark.parametrize("engine_spec", [{}, {"engine": "trl", "resources": {"gpusPerNode": 0}}], ids=["verl", "trl"])
+def test_fewer_rows_than_batch_fails_fast(tmp_path, engine_spec):
+    run = Run(tmp_path, spec_extra={"training": {"batchSize": 256}, **engine_spec})
     code, out = run.wait()
     assert code == c.EXIT_DATA_ERROR, out
     assert "has 2 rows, fewer than spec.training.batchSize=256" in out
+    assert "reward preflight" not in out  # checked before the reward function is loaded
 
 
 def test_sigterm_before_the_engine_starts(tmp_path):

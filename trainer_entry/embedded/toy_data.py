@@ -13,6 +13,8 @@ import json
 import random
 from pathlib import Path
 
+from trainer_entry.embedded.defaults import TOY_SEED, TOY_TRAIN_ROWS, TOY_VAL_ROWS
+
 DATA_SOURCE = "classification"
 LABELS = ("odd", "even")
 TRAIN_FILE = "train.json"
@@ -39,7 +41,8 @@ def make_records(n_train: int, n_val: int, seed: int = 0, max_number: int = 999)
     return [parity_record(k) for k in numbers[:n_train]], [parity_record(k) for k in numbers[n_train:]]
 
 
-def write_toy_dataset(out_dir: str | Path, n_train: int = 512, n_val: int = 64, seed: int = 0) -> tuple[Path, Path]:
+def write_toy_dataset(out_dir: str | Path, n_train: int = TOY_TRAIN_ROWS, n_val: int = TOY_VAL_ROWS,
+                      seed: int = TOY_SEED) -> tuple[Path, Path]:
     """Write train.json and val.json (JSON arrays, the seed's format) and return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,11 +18,12 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from trainer_entry.checkpoints import LATEST_FILE, step_dirs
+from trainer_entry.errors import ConfigError
 
 TRAINER_STATE_FILE = "trainer_state.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ConfigError):
     """A checkpoint to resume from is missing or incomplete."""
 
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from trainer_entry.errors import ConfigError
+
 LOSS_TYPES = {
     "token-mean": "dapo",
     "seq-mean-token-mean": "grpo",
@@ -37,7 +39,7 @@ KL_TYPES_K3 = ("low_var_kl", "k3")
 EVAL_PROMPTS_PER_BATCH = 16
 
 
-class TRLUnsupported(ValueError):
+class TRLUnsupported(ConfigError):
     """The job asks for something only the verl engine does. The message lists each field and the way out."""
 
     def __init__(self, problems: list[str]):

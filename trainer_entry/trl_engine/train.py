@@ -20,17 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grpo_api.constants import EXIT_CONFIG_ERROR, EXIT_DATA_ERROR
-from trainer_entry.data import DataError
+from trainer_entry.data import DataError, require_full_batch
 from trainer_entry.embedded.defaults import EMBEDDED_MODEL, EMBEDDED_MODEL_DIR, TINY_MODEL_SEED
-from trainer_entry.preflight import RewardError, as_score, load_reward_function
+from trainer_entry.errors import RewardError, TrainerError
+from trainer_entry.preflight import as_score, load_reward_function
 from trainer_entry.trl_engine.checkpoints import (
-    CheckpointError,
     VerlCheckpointLayout,
     checkpoint_step,
     resume_checkpoint,
 )
-from trainer_entry.trl_engine.config import TRLUnsupported, grpo_config_kwargs
+from trainer_entry.trl_engine.config import grpo_config_kwargs
 from trainer_entry.trl_engine.metrics import RewardRecorder, Sample, VerlMetricsLogger, reward_rise
 
 
@@ -144,25 +143,15 @@ def run(job, train_parquet, val_parquet, reward_path, checkpoint_dir, metrics_pa
         kwargs = grpo_config_kwargs(spec, str(ckpt_dir), has_val=val_parquet is not None,
                                     use_cpu=not torch.cuda.is_available())
         resume = resume_checkpoint(ckpt_dir, spec.checkpoint.resume_mode, spec.checkpoint.resume_from)
-    except (TRLUnsupported, CheckpointError) as e:
-        print(f"[trl] config error: {e}", file=sys.stderr, flush=True)
-        return EXIT_CONFIG_ERROR
-    try:
         fn, label = load_reward_function(reward_path, spec.reward.function_name)
         train_rows = read_verl_parquet(train_parquet)
-        if len(train_rows) < spec.training.batch_size:
-            raise DataError(train_parquet, f"has {len(train_rows)} rows, fewer than spec.training.batchSize="
-                                           f"{spec.training.batch_size}: a step needs a full batch of prompts. "
-                                           "Add rows or lower training.batchSize")
+        require_full_batch(train_parquet, len(train_rows), spec.training.batch_size)
         val_rows = read_verl_parquet(val_parquet) if val_parquet is not None else []
         return _train(spec, kwargs, resume, fn, label, train_rows, val_rows, train_parquet, val_parquet,
                       out, ckpt_dir, metrics_path)
-    except RewardError as e:
-        print(f"[trl] reward error: {e}", file=sys.stderr, flush=True)
+    except TrainerError as e:
+        print(f"[trl] {e.kind} error: {e}", file=sys.stderr, flush=True)
         return e.exit_code
-    except DataError as e:
-        print(f"[trl] data error: {e}", file=sys.stderr, flush=True)
-        return EXIT_DATA_ERROR
 
 
 def _train(spec, kwargs, resume, fn, label, train_rows, val_rows, train_parquet, val_parquet, out, ckpt_dir,

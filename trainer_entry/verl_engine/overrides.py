@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grpo_api import GRPOJobSpec
-from grpo_api.constants import EXIT_RAY_RESOURCES
 from grpo_api.verl_keys import FIELD_TO_VERL_KEY as K
+from trainer_entry.errors import ConfigError, RayResourceError
 
 PROJECT_NAME = "grpo-operator"
 CPUS_PER_GPU = 3
@@ -136,8 +136,12 @@ def build_overrides(spec: GRPOJobSpec, paths: VerlPaths, experiment_name: str = 
     return out
 
 
-def main_ppo_command(overrides: list[str], python: str = "python") -> list[str]:
-    return [python, "-m", "verl.trainer.main_ppo", *overrides]
+VERL_ENTRY = "verl.trainer.main_ppo"
+
+
+def main_ppo_command(overrides: list[str], python: str, entry: str = VERL_ENTRY) -> list[str]:
+    """The command the trainer runs (and prints, and `--dry-run` shows): one function, so they cannot differ."""
+    return [python, "-m", entry, *overrides]
 
 
 def planned_steps(train_rows: int, spec: GRPOJobSpec) -> int:
@@ -146,10 +150,6 @@ def planned_steps(train_rows: int, spec: GRPOJobSpec) -> int:
     if spec.training.total_training_steps is not None:
         steps = spec.training.total_training_steps
     return steps
-
-
-class RayResourceError(RuntimeError):
-    exit_code = EXIT_RAY_RESOURCES
 
 
 def required_cpus(num_gpus: int) -> int:
@@ -185,7 +185,7 @@ def container_cpus() -> float:
     return float(len(os.sched_getaffinity(0)))
 
 
-class OverrideError(ValueError):
+class OverrideError(ConfigError):
     """verl's Hydra config rejected the override list (message is Hydra's own)."""
 
 
