@@ -131,9 +131,9 @@ def test_wall_clock_kill_keeps_earlier_results():
 
 
 def test_working_directory_is_private_and_removed():
-    code = "import os\nprint(len(os.listdir('.')))\nopen('f', 'w').write('x')\nprint(os.getcwd())"
-    result = run_tests(code, "assert", ["import os", "assert os.listdir('.') == ['f']"], test_timeout_s=1)
-    assert result.passed == 2
+    code = "import os\nopen('f', 'w').write('x')\ndef ls():\n    return os.listdir('.')"
+    result = run_tests(code, "assert", ["assert ls() == ['f']"], test_timeout_s=1)
+    assert result.passed == 1
 
 
 def test_batch_runs_in_parallel():
@@ -182,10 +182,10 @@ def test_first_timeout_ends_the_run():
 
 
 def test_child_leads_its_own_session_and_drops_root():
-    checks = ["import os", "assert os.getsid(0) == os.getpid() == os.getpgid(0)"]
+    checks = ["assert os.getsid(0) == os.getpid() == os.getpgid(0)"]
     if os.geteuid() == 0:
         checks.append("assert os.geteuid() != 0 and os.getegid() != 0 and os.getgroups() == []")
-    result = run_tests("pass", "assert", checks, test_timeout_s=1)
+    result = run_tests("import os", "assert", checks, test_timeout_s=1)
     assert result.passed == len(checks)
 
 
