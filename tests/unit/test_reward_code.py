@@ -362,7 +362,9 @@ def _same_version_system_python():
 def test_non_root_trainer_survives_and_keeps_its_secrets():
     exe = _same_version_system_python()
     if exe is None:
-        pytest.skip("no same-version Python readable by an unprivileged user (needed to start sandboxes as one)")
+        pytest.skip(
+            "no same-version Python readable by an unprivileged user (needed to start sandboxes as one)"
+        )
     os.environ["GRPO_TEST_SECRET"] = "hunter2"
     code = (
         "import os, posix\nppid = os.getppid()\nleak = 0\n"
@@ -371,6 +373,7 @@ def test_non_root_trainer_survives_and_keeps_its_secrets():
         "print(7 if leak else 2)"
     )
     try:
+
         def trainer():
             from trainer_entry.rewards import code_sandbox
 

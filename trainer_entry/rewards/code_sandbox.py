@@ -164,7 +164,9 @@ def _execute(code, mode, inputs, fn_name, setup, test_timeout_s, memory_mb, cap,
         raise SandboxUnavailable(
             f"no seccomp filter for this architecture ({os.uname().machine}); refusing to run untrusted code"
         )
-    wall_s = min(MAX_WALL_S, _STARTUP_ALLOWANCE_S + test_timeout_s * (len(inputs) + (0 if mode == "stdio" else 2)))
+    wall_s = min(
+        MAX_WALL_S, _STARTUP_ALLOWANCE_S + test_timeout_s * (len(inputs) + (0 if mode == "stdio" else 2))
+    )
     as_root = os.geteuid() == 0
     with _UIDS.take() if as_root else contextlib.nullcontext() as uid:
         workdir = tempfile.mkdtemp(prefix="grpo-sandbox-")
@@ -319,7 +321,9 @@ def run_tests(
         inputs = [list(t[0]) for t in tests]
         expected_size = sum(len(json.dumps(t[1:], default=str)) for t in tests)
     else:
-        plans = [t if isinstance(t, assert_split.AssertPlan) else assert_split.plan_source(t, setup) for t in tests]
+        plans = [
+            t if isinstance(t, assert_split.AssertPlan) else assert_split.plan_source(t, setup) for t in tests
+        ]
         inputs = [p.probes for p in plans]
         expected_size = 0
     cap = max(_RESULT_CAP_MIN, 2 * expected_size + 256 * total)
@@ -359,7 +363,9 @@ def self_check(executable: str | None = None) -> None:
     with _self_check_lock:
         if _self_check_ok and executable is None:
             return
-        result = run_tests(SELF_CHECK_PROGRAM, "stdio", SELF_CHECK_TESTS, test_timeout_s=10, executable=executable)
+        result = run_tests(
+            SELF_CHECK_PROGRAM, "stdio", SELF_CHECK_TESTS, test_timeout_s=10, executable=executable
+        )
         if result.passed != 1:
             raise SandboxUnavailable(
                 "code sandbox self-check failed: a correct program importing bisect, collections, functools, "

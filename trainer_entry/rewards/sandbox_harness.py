@@ -97,7 +97,9 @@ def _install_seccomp(program):
     placeholder = _PID_PLACEHOLDER.to_bytes(4, "little")
     program = program.replace(placeholder, os.getpid().to_bytes(4, "little"))
     filt, filt_addr = buffer(program)
-    fprog, fprog_addr = buffer((len(program) // 8).to_bytes(2, "little") + bytes(6) + filt_addr.to_bytes(8, "little"))
+    fprog, fprog_addr = buffer(
+        (len(program) // 8).to_bytes(2, "little") + bytes(6) + filt_addr.to_bytes(8, "little")
+    )
     prctl(_PR_SET_NO_NEW_PRIVS, 1)
     prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, fprog_addr)
     del filt, fprog
@@ -133,7 +135,15 @@ def _set_limits(payload):
 
 def _audit_hook(workdir):
     workdir = os.path.realpath(workdir) + os.sep
-    denied_prefixes = ("socket.", "subprocess.", "os.exec", "os.spawn", "os.posix_spawn", "ctypes.", "_ctypes.")
+    denied_prefixes = (
+        "socket.",
+        "subprocess.",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "ctypes.",
+        "_ctypes.",
+    )
     denied = {"os.system", "os.fork", "os.forkpty", "os.kill", "os.killpg", "os.symlink", "os.link",
               "pty.spawn", "sys.addaudithook", "os.startfile", "webbrowser.open"}  # fmt: skip
     path_events = {"os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
@@ -160,7 +170,9 @@ def _audit_hook(workdir):
                 return
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (flags & _WRITE_FLAGS)
             if writing and not inside(path):
-                raise PermissionError(f"sandbox: writing outside the working directory is not allowed: {path!r}")
+                raise PermissionError(
+                    f"sandbox: writing outside the working directory is not allowed: {path!r}"
+                )
         elif event in path_events and args and not inside(args[0]):
             raise PermissionError(f"sandbox: {event} outside the working directory is not allowed")
 
@@ -184,7 +196,11 @@ def _encode(value, depth=0):
         inner = ", ".join(_encode(v, depth + 1) for v in value)
         return f"[{inner}]" if t is list else f"({inner}{',' if len(value) == 1 else ''})"
     if t is dict:
-        return "{" + ", ".join(f"{_encode(k, depth + 1)}: {_encode(v, depth + 1)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{_encode(k, depth + 1)}: {_encode(v, depth + 1)}" for k, v in value.items())
+            + "}"
+        )
     if t is set:
         return "{" + ", ".join(_encode(v, depth + 1) for v in value) + "}" if value else "set()"
     raise TypeError(f"cannot send a {t.__name__} back")
