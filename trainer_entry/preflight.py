@@ -252,4 +252,20 @@ def run_preflight(
     module = sys.modules.get(getattr(fn, "__module__", ""), None)
     known = getattr(module, "KNOWN_DATA_SOURCES", None)
     known = sorted(known) if known else None
+    if path is None:
+        check_code_sandbox(rows)
     return preflight(fn, label, rows, sample_size=sample_size, known_data_sources=known)
+
+
+def check_code_sandbox(rows: list[dict]) -> None:
+    """When the builtin reward will score code rows, run the sandbox self-check now; RewardError if it fails."""
+    from trainer_entry import reward_func
+
+    if not any(reward_func._SCORERS.get(r.get("data_source")) is reward_func._code for r in rows):
+        return
+    from trainer_entry.rewards import code_sandbox
+
+    try:
+        code_sandbox.self_check()
+    except code_sandbox.SandboxUnavailable as e:
+        raise RewardError(str(e)) from e

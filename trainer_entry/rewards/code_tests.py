@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from trainer_entry.rewards import code_sandbox
+from trainer_entry.rewards import assert_split, code_sandbox
 
 _FENCE_RE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}
@@ -101,13 +101,17 @@ def _from_asserts(source: str) -> TestSpec:
         raise ValueError(
             f"code ground_truth is neither JSON test cases nor valid Python asserts: line {e.lineno}: {e.msg}"
         ) from e
-    asserts = [ast.get_source_segment(source, node) for node in tree.body if isinstance(node, ast.Assert)]
-    setup = [ast.get_source_segment(source, node) for node in tree.body if not isinstance(node, ast.Assert)]
+    setup = "\n".join(ast.get_source_segment(source, n) for n in tree.body if not isinstance(n, ast.Assert))
+    asserts = [
+        assert_split.plan(node, ast.get_source_segment(source, node), setup)
+        for node in tree.body
+        if isinstance(node, ast.Assert)
+    ]
     if not asserts:
         raise ValueError(
             "code ground_truth has no assert statements (expected lines like 'assert f(1) == 2')"
         )
-    return TestSpec("assert", asserts, None, "\n".join(setup))
+    return TestSpec("assert", asserts, None, setup)
 
 
 def _to_plain(value):
@@ -149,6 +153,7 @@ def score(
 ) -> float:
     spec = parse_tests(ground_truth)
     code = extract_code(solution_str)
+    code_sandbox.self_check()  # once per process; raises SandboxUnavailable rather than scoring 0
     result = code_sandbox.run_tests(
         code, spec.mode, spec.tests, spec.fn_name, spec.setup, timeout_s, memory_mb
     )

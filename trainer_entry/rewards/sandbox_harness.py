@@ -1,38 +1,42 @@
-"""Child-side harness of the code sandbox. Stdlib only: it runs as ``python -I -S -B sandbox_harness.py``.
+"""Child-side harness of the code sandbox. Stdlib only; runs under ``python -I -S -B``.
 
-Protocol (``marshal``, not ``json``: importing json costs the child more than the rest of its startup):
-the parent compiles this file once and starts ``python -I -S -B -c <BOOTSTRAP>``, which reads one
-marshalled ``(harness code object, payload dict)`` from stdin, runs this module's code and calls
-``main(payload)`` (a script given by path would be recompiled by every child: ~10 ms). The payload::
+It never sees an expected output and decides nothing: it runs the program and sends back, per test, what the
+program produced as plain data; the trainer compares (see ``code_sandbox``). Whatever user code does to this
+process (rewriting these functions, writing to the result pipe, patching builtins) it can only change the data
+sent back, and it does not know the expected values.
 
-    {"code": str, "mode": "stdio"|"call"|"assert", "tests": [...], "fn_name": str|null, "setup": str,
-     "test_timeout_s": float, "memory_mb": int, "cpu_s": int, "drop_to_uid": int|null}
+Protocol: the parent starts ``python -I -S -B -c <BOOTSTRAP>``, which reads one marshalled
+``(harness code object, payload dict)`` from stdin and calls ``main(payload)``. The payload::
 
-The harness keeps its original stdout as the result channel and writes one line per finished test,
-``<index> <1|0>``, so a later test that hangs or kills the process cannot erase the
-results of earlier ones. Before any user code runs it: points fds 1 and 2 at /dev/null, sets RLIMIT_AS,
-RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_CORE and RLIMIT_NPROC (no new processes), and, when started as root, drops
-to an unprivileged uid (so the code cannot signal the trainer or write its files).
+    {"code": str, "mode": "stdio"|"call"|"assert", "tests": [...], "fn_name": str|None, "setup": str,
+     "test_timeout_s": float, "memory_mb": int, "cpu_s": int, "uid": int|None, "workdir": str,
+     "seccomp": bytes|None}
 
-Test kinds: ``stdio`` (tests are ``[stdin, expected_stdout]`` pairs; the program runs as ``__main__`` once per
-test with that stdin on ``sys.stdin`` and fd 0), ``call`` (tests are ``[args, expected_return, alternatives...]``; the code is
-run once, then ``fn_name`` or ``Solution().fn_name`` is called per test), ``assert`` (tests are Python
-statements run after the code and ``setup``). Each test has its own ``test_timeout_s`` (an interval timer);
-the first test that times out ends the run, the tests after it count as failed.
+``tests``: stdio: stdin strings; call: argument lists; assert: lists of expression sources ("probes", parts of
+an assert the trainer could not evaluate itself). Results go to the original stdout as frames
+``<index> <kind> <length>\\n<data>``: kind ``o`` (stdout bytes, or ``repr`` of a plain value, or of a list of
+probe values), ``e`` (error), ``t`` (timeout; ends the run). A first frame ``- S <length>`` means the sandbox
+could not be set up (the trainer refuses to score); ``- R 0`` means it is ready and user code starts.
+
+Before user code: own session; fds 1 and 2 to /dev/null; stdlib directories reopened as ``/proc/self/fd/N``
+(imports work even when the Python installation lies under a directory the sandbox uid cannot enter, such as a
+mode-700 /root); rlimits (memory, CPU, file size, core, processes); the drop to ``uid`` (as root);
+``PR_SET_DUMPABLE`` 0; the seccomp filter; an audit hook (no sockets, subprocesses, signals, ctypes, or
+writes outside the working directory).
 """
 
-# The C module behind ``signal``: the same functions without importing enum (a few ms of child startup).
 import _signal as signal
 import builtins
 import io
-import marshal
-import math
 import os
 import resource
 import sys
 
 _OUTPUT_CAP_BYTES = 8 * 1024 * 1024
 _FILE_CAP_BYTES = 64 * 1024 * 1024
+_PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _PR_SET_DUMPABLE, _SECCOMP_MODE_FILTER = 38, 22, 4, 2
+_PID_PLACEHOLDER = 0x7EADBEE5
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 class _TestTimeout(BaseException):
@@ -40,8 +44,6 @@ class _TestTimeout(BaseException):
 
 
 class _CappedBytes(io.BytesIO):
-    """A stdout buffer that refuses to grow past _OUTPUT_CAP_BYTES (a print loop cannot eat all memory)."""
-
     def write(self, b):
         if self.tell() + len(b) > _OUTPUT_CAP_BYTES:
             raise OSError("sandbox: output limit exceeded")
@@ -52,6 +54,70 @@ def _on_alarm(signum, frame):
     raise _TestTimeout()
 
 
+def _prctl():
+    """``prctl`` through the C ctypes module only (the ``ctypes`` package costs ~4 ms of startup)."""
+    import _ctypes
+
+    class _Long(_ctypes._SimpleCData):
+        _type_ = "l"
+
+    class _ULong(_ctypes._SimpleCData):
+        _type_ = "L"
+
+    class _Fn(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = _Long
+
+    class _Lib:
+        _handle = _ctypes.dlopen(None)
+
+    fn = _Fn(("prctl", _Lib()))
+
+    def prctl(option, arg2=0, arg3=0):
+        if fn(_ULong(option), _ULong(arg2), _ULong(arg3), _ULong(0), _ULong(0)) != 0:
+            raise OSError(_ctypes.get_errno(), f"prctl({option}) failed")
+
+    def buffer(data):
+        class _Buf(_ctypes.Array):
+            _type_ = _Char
+            _length_ = max(1, len(data))
+
+        buf = _Buf.from_buffer_copy(data)
+        return buf, _ctypes.addressof(buf)
+
+    class _Char(_ctypes._SimpleCData):
+        _type_ = "c"
+
+    return prctl, buffer
+
+
+def _install_seccomp(program):
+    prctl, buffer = _prctl()
+    prctl(_PR_SET_DUMPABLE, 0)
+    placeholder = _PID_PLACEHOLDER.to_bytes(4, "little")
+    program = program.replace(placeholder, os.getpid().to_bytes(4, "little"))
+    filt, filt_addr = buffer(program)
+    fprog, fprog_addr = buffer(
+        (len(program) // 8).to_bytes(2, "little") + bytes(6) + filt_addr.to_bytes(8, "little")
+    )
+    prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, fprog_addr)
+    del filt, fprog
+
+
+def _reopen_stdlib():
+    """Import path entries as /proc/self/fd/N: directory fds opened now keep working after the uid drop."""
+    paths = []
+    for p in sys.path:
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        paths.append(f"/proc/self/fd/{fd}")
+    sys.path[:] = paths
+    sys.path_importer_cache.clear()
+
+
 def _set_limits(payload):
     mem = int(payload["memory_mb"]) * 1024 * 1024
     cpu = int(payload["cpu_s"])
@@ -59,106 +125,110 @@ def _set_limits(payload):
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (_FILE_CAP_BYTES, _FILE_CAP_BYTES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    uid = payload.get("drop_to_uid")
-    if uid is not None and os.geteuid() == 0:
+    uid = payload.get("uid")
+    if uid is not None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
 
 
-def _guard_signals():
-    """Best effort for non-root runs (as root the uid drop is the real barrier): signal only yourself."""
-    own = os.getpid()
-    real_kill, real_killpg = os.kill, os.killpg
+def _audit_hook(workdir):
+    workdir = os.path.realpath(workdir) + os.sep
+    denied_prefixes = (
+        "socket.",
+        "subprocess.",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "ctypes.",
+        "_ctypes.",
+    )
+    denied = {"os.system", "os.fork", "os.forkpty", "os.kill", "os.killpg", "os.symlink", "os.link",
+              "pty.spawn", "sys.addaudithook", "os.startfile", "webbrowser.open"}  # fmt: skip
+    path_events = {"os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
+                   "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.move"}  # fmt: skip
+    realpath, startswith, fspath = os.path.realpath, str.startswith, os.fspath
 
-    def kill(pid, sig):
-        if pid not in (own, 0):
-            raise PermissionError("sandbox: signalling other processes is not allowed")
-        return real_kill(pid, sig)
-
-    def killpg(pgid, sig):
-        raise PermissionError("sandbox: signalling process groups is not allowed")
-
-    os.kill, os.killpg = kill, killpg
-    del real_killpg
-
-
-def _lines(text):
-    out = [ln.rstrip() for ln in text.replace("\r\n", "\n").split("\n")]
-    while out and not out[-1]:
-        out.pop()
-    return out
-
-
-def _close(a, b):
-    try:
-        x, y = float(a), float(b)
-    except ValueError:
-        return False
-    return math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-6)
-
-
-def stdout_matches(got, expected):
-    """Equal after trimming trailing spaces/lines; else token by token with a 1e-6 float tolerance."""
-    g, e = _lines(got), _lines(expected)
-    if g == e:
-        return True
-    gt, et = " ".join(g).split(), " ".join(e).split()
-    return len(gt) == len(et) and all(a == b or _close(a, b) for a, b in zip(gt, et, strict=True))
-
-
-def _plain(value):
-    """JSON-shaped copy of a return value: tuples become lists, so (1, 2) equals the expected [1, 2]."""
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
-def value_matches(got, expected):
-    if got == expected:
-        return True
-    if isinstance(got, float) or isinstance(expected, float):
+    def inside(path):
         try:
-            return math.isclose(float(got), float(expected), rel_tol=1e-6, abs_tol=1e-6)
-        except (TypeError, ValueError):
+            p = fspath(path)
+        except TypeError:
             return False
-    if isinstance(got, list) and isinstance(expected, list) and len(got) == len(expected):
-        return all(value_matches(a, b) for a, b in zip(got, expected, strict=True))
-    return False
+        if isinstance(p, bytes):
+            p = p.decode("utf-8", "surrogateescape")
+        return startswith(realpath(p) + os.sep, workdir) or p == os.devnull
+
+    def hook(event, args):
+        if event in denied or startswith(event, denied_prefixes):
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "import" and args[0] in ("ctypes", "_ctypes"):
+            raise PermissionError("sandbox: ctypes is not allowed")
+        if event == "open":
+            path, mode, flags = args
+            if isinstance(path, int):
+                return
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (flags & _WRITE_FLAGS)
+            if writing and not inside(path):
+                raise PermissionError(
+                    f"sandbox: writing outside the working directory is not allowed: {path!r}"
+                )
+        elif event in path_events and args and not inside(args[0]):
+            raise PermissionError(f"sandbox: {event} outside the working directory is not allowed")
+
+    sys.addaudithook(hook)
 
 
-def _single(got, expected):
-    """APPS wraps call results in a list: expected [x] accepts x."""
-    return isinstance(expected, list) and len(expected) == 1 and value_matches(got, expected[0])
+def _encode(value, depth=0):
+    """``repr`` of plain data only (exact builtin types), so the trainer can ``ast.literal_eval`` it."""
+    t = type(value)
+    if depth > 100:
+        raise ValueError("nested too deeply")
+    if value is None or t is bool or t is str or t is bytes:
+        return repr(value)
+    if t is int:
+        return repr(value) if -(2**64) < value < 2**64 else hex(value)
+    if t is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("non-finite float")
+        return repr(value)
+    if t is list or t is tuple:
+        inner = ", ".join(_encode(v, depth + 1) for v in value)
+        return f"[{inner}]" if t is list else f"({inner}{',' if len(value) == 1 else ''})"
+    if t is dict:
+        return (
+            "{"
+            + ", ".join(f"{_encode(k, depth + 1)}: {_encode(v, depth + 1)}" for k, v in value.items())
+            + "}"
+        )
+    if t is set:
+        return "{" + ", ".join(_encode(v, depth + 1) for v in value) + "}" if value else "set()"
+    raise TypeError(f"cannot send a {t.__name__} back")
 
 
 def _feed_stdin(text):
     fd = os.memfd_create("stdin")
     os.write(fd, text.encode("utf-8"))
     os.lseek(fd, 0, os.SEEK_SET)
-    if fd != 0:  # fd 0 is free when the previous test's code closed it (open(0) closes it when collected)
+    if fd != 0:
         os.dup2(fd, 0)
         os.close(fd)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives for one test
 
 
-def _run_stdio(code, stdin_text, expected):
+def _run_stdio(code, stdin_text):
     _feed_stdin(stdin_text)
     buf = _CappedBytes()
-    out = io.TextIOWrapper(buf, encoding="utf-8", write_through=True)
-    sys.stdout = out
+    sys.stdout = io.TextIOWrapper(buf, encoding="utf-8", write_through=True)
     try:
         exec(code, {"__name__": "__main__", "__builtins__": builtins})
     except SystemExit as e:
         if e.code not in (None, 0):
-            return False
+            raise
     finally:
-        sys.stdout = sys.__stdout__
+        out, sys.stdout = sys.stdout, sys.__stdout__
     out.flush()
-    return stdout_matches(buf.getvalue().decode("utf-8", "replace"), expected)
+    return buf.getvalue()
 
 
 def _function(namespace, name):
@@ -179,31 +249,33 @@ def _timed(fn, seconds):
 
 
 def main(payload):
-    # Own session and process group first, so the parent can kill everything the code starts with one
-    # killpg. (The parent does not ask Popen for start_new_session: that turns off vfork, and forking a
-    # multi-GB trainer process costs more than this whole sandbox run.)
     os.setsid()
-    results = os.fdopen(os.dup(1), "w", buffering=1)
+    results = os.fdopen(os.dup(1), "wb", buffering=0)
+
+    def frame(index, kind, data=b""):
+        results.write(b"%s %s %d\n" % (str(index).encode(), kind, len(data)) + data)
+
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (1, 2):
         os.dup2(devnull, fd)
-    _set_limits(payload)
-    _guard_signals()
+    try:
+        _reopen_stdlib()
+        _set_limits(payload)
+        if payload.get("seccomp") is not None:
+            _install_seccomp(payload["seccomp"])
+        _audit_hook(payload["workdir"])
+    except Exception as e:  # noqa: BLE001 - any failure here means no sandbox: say so, run nothing
+        frame("-", b"S", f"{type(e).__name__}: {e}".encode())
+        return
+    frame("-", b"R")
     signal.signal(signal.SIGALRM, _on_alarm)
     sys.setrecursionlimit(10000)
     timeout = float(payload["test_timeout_s"])
     mode, tests = payload["mode"], payload["tests"]
-
-    def report(i, ok):
-        results.write(f"{i} {1 if ok else 0}\n")
-
     try:
         code = compile(payload["code"], "<solution>", "exec")
     except (SyntaxError, ValueError):
-        for i in range(len(tests)):
-            report(i, False)
         return
-
     namespace = {"__name__": "solution", "__builtins__": builtins}
     if mode != "stdio":
         sys.stdin = io.StringIO("")
@@ -213,30 +285,21 @@ def main(payload):
             if payload.get("setup"):
                 _timed(lambda: exec(payload["setup"], namespace), timeout)
             fn = _function(namespace, payload["fn_name"]) if mode == "call" else None
-        except BaseException:  # noqa: BLE001 - whatever the code raises (SystemExit too), its tests fail
-            for i in range(len(tests)):
-                report(i, False)
+        except BaseException:  # noqa: BLE001 - whatever the code raises, its tests fail
             return
-
     for i, test in enumerate(tests):
         try:
             if mode == "stdio":
-                ok = _timed(lambda t=test: _run_stdio(code, t[0], t[1]), timeout)
+                data = _timed(lambda t=test: _run_stdio(code, t), timeout)
             elif mode == "call":
-                got = _plain(_timed(lambda a=test[0]: fn(*a), timeout))
-                ok = any(value_matches(got, exp) or _single(got, exp) for exp in test[1:])
+                data = _encode(_timed(lambda a=test: fn(*a), timeout)).encode()
             else:
-                _timed(lambda t=test: exec(t, namespace), timeout)
-                ok = True
+                values = _timed(lambda t=test: [eval(p, namespace) for p in t], timeout)
+                data = _encode(values).encode()
         except _TestTimeout:
-            # The first test that runs out of time ends the run: a program that loops on one input almost
-            # always loops on the next, and each would cost a full timeout. Unreported tests count as failed.
-            report(i, False)
+            frame(i, b"t")
             return
         except BaseException:  # noqa: BLE001 - a failing or exiting test is a failed test
-            ok = False
-        report(i, ok)
-
-
-if __name__ == "__main__":
-    main(marshal.loads(sys.stdin.buffer.read()))
+            frame(i, b"e")
+            continue
+        frame(i, b"o", data)
