@@ -8,8 +8,11 @@ GRPOJob field manages (the seed's `actor_rollout_ref.rollout.tensor_model_parall
 """
 
 import argparse
+import difflib
+import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +29,8 @@ from trainer_entry.embedded.defaults import (
 EMBEDDED_MATH_DATA = "embedded:math"  # the seed's math_reasoning rows, generated (trainer_entry.embedded.math_data)
 DEFAULT_CLUSTER_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
-# flag -> (spec field path, type, help). Defaults shown in --help come from the API models.
+# flag -> (spec field path, type, help). Defaults shown in --help come from the API models. Tags in the help:
+# [verl] the flag only affects the verl (GPU) engine; [cluster] only a submitted job.
 FLAGS: dict[str, tuple[str, type, str]] = {
     "--model": ("model.path", str, "HF model id or path (local CPU default: the embedded tiny model)"),
     "--rollout_n": ("grpo.rolloutN", int, "responses per prompt (3 fast, 5 standard, 8 quality, 10+ large batch)"),
@@ -38,25 +42,53 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "--kl_coef": ("grpo.klLossCoef", float, "KL loss coefficient (unstable training: try 0.01)"),
     "--kl_loss_type": ("grpo.klLossType", str, "KL estimator"),
     "--loss_agg_mode": ("grpo.lossAggMode", str, f"loss aggregation ({DRGRPO_LOSS_AGG_MODE} is DrGRPO)"),
-    "--n_gpus": ("resources.gpusPerNode", int, "GPUs per node"),
-    "--nodes": ("resources.nodes", int, "nodes (>1: KubeRay RayJob, needs --checkpoint_pvc)"),
-    "--tp": ("rollout.tensorParallelSize", int, "rollout tensor parallel size"),
-    "--gpu_memory_utilization": ("rollout.gpuMemoryUtilization", float, "vLLM share of GPU memory"),
+    "--n_gpus": ("resources.gpusPerNode", int, "[verl] GPUs per node"),
+    "--nodes": ("resources.nodes", int, "[verl, cluster] nodes (>1: KubeRay RayJob, needs --checkpoint_pvc)"),
+    "--tp": ("rollout.tensorParallelSize", int, "[verl] rollout tensor parallel size"),
+    "--gpu_memory_utilization": ("rollout.gpuMemoryUtilization", float, "[verl] vLLM share of GPU memory"),
     "--lora_rank": ("model.loraRank", int, "LoRA rank (0: full fine-tuning)"),
     "--lora_alpha": ("model.loraAlpha", int, "LoRA alpha"),
     "--save_freq": ("training.saveFreq", int, "checkpoint every N steps (-1: never)"),
     "--test_freq": ("training.testFreq", int, "validate every N steps (-1: never)"),
     "--total_training_steps": ("training.totalTrainingSteps", int, "stop after N steps"),
-    "--checkpoint_pvc": ("checkpoint.claimName", str, "PVC for /outputs (cluster mode)"),
-    "--image": ("image", str, "trainer image (cluster mode)"),
+    "--checkpoint_pvc": ("checkpoint.claimName", str, "[cluster] PVC for /outputs"),
+    "--image": ("image", str, "[cluster] trainer image"),
 }
 BOOL_FLAGS: dict[str, tuple[str, str]] = {
     "norm_adv_by_std": ("grpo.normAdvByStd", "divide advantages by the group std"),
     "use_kl_loss": ("grpo.useKLLoss", "KL loss against the reference model"),
-    "ref_offload": ("memory.refParamOffload", "offload the reference model's params to CPU"),
-    "actor_offload": ("memory.actorParamOffload", "offload the actor's params to CPU"),
-    "optimizer_offload": ("memory.actorOptimizerOffload", "offload the actor's optimizer state to CPU"),
+    "ref_offload": ("memory.refParamOffload", "[verl] offload the reference model's params to CPU"),
+    "actor_offload": ("memory.actorParamOffload", "[verl] offload the actor's params to CPU"),
+    "optimizer_offload": ("memory.actorOptimizerOffload", "[verl] offload the actor's optimizer state to CPU"),
 }
+# The recipe's parameter names, read from the environment as its shell script does (`ROLLOUT_N=8 ./train.sh`).
+# A flag given on the command line wins over the environment.
+RECIPE_ENV: dict[str, str] = {
+    "ROLLOUT_N": "--rollout_n",
+    "NORM_ADV_BY_STD": "--norm_adv_by_std",
+    "USE_KL_LOSS": "--use_kl_loss",
+    "KL_LOSS_COEF": "--kl_coef",
+    "KL_LOSS_TYPE": "--kl_loss_type",
+    "TRAIN_BATCH_SIZE": "--batch_size",
+    "LEARNING_RATE": "--lr",
+    "TOTAL_EPOCHS": "--epochs",
+    "MAX_RESPONSE_LENGTH": "--max_response_length",
+}
+# --help sections: title -> the flags (without dashes) it lists, in order.
+HELP_GROUPS: dict[str, tuple[str, ...]] = {
+    "model": ("model", "lora_rank", "lora_alpha"),
+    "data": ("data", "val_data", "max_prompt_length"),
+    "reward": ("reward_func", "reward_func_name"),
+    "GRPO": ("rollout_n", "norm_adv_by_std", "use_kl_loss", "kl_coef", "kl_loss_type", "loss_agg_mode", "drgrpo"),
+    "training": ("epochs", "lr", "batch_size", "max_response_length", "save_freq", "test_freq",
+                 "total_training_steps"),
+    "engine, resources and memory": ("engine", "n_gpus", "nodes", "tp", "gpu_memory_utilization", "ref_offload",
+                                     "actor_offload", "optimizer_offload"),
+    "cluster (submitting a GRPOJob)": ("name", "namespace", "image", "checkpoint_pvc", "dry_run", "follow"),
+    "local run (--local)": ("local", "output_dir"),
+}
+_BOOL_STRINGS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
+                 "off": False}
 _VERL_KEY_TO_FIELD = {key: field for field, key in FIELD_TO_VERL_KEY.items() if "." in field}
 
 
@@ -91,14 +123,36 @@ def _lookup(tree: dict[str, Any], dotted: str) -> Any:
     return tree
 
 
+class _GroupedParser(argparse.ArgumentParser):
+    """add_argument() files each flag under its HELP_GROUPS section, so --help reads by topic."""
+
+    def __init__(self, **kwargs):
+        super().__init__(formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        self._sections = {title: self.add_argument_group(title) for title in HELP_GROUPS}
+
+    def add_argument(self, *names, **kwargs):
+        dest = kwargs.get("dest") or names[0].lstrip("-").replace("-", "_")
+        for title, members in HELP_GROUPS.items():
+            if dest in members:
+                return self._sections[title].add_argument(*names, **kwargs)
+        return super().add_argument(*names, **kwargs)
+
+
+def _epilog() -> str:
+    env = "\n".join(f"  {name:<22}same as {flag}" for name, flag in RECIPE_ENV.items())
+    return ("Trailing KEY=VALUE arguments are verl Hydra overrides, e.g.\n"
+            "  actor_rollout_ref.rollout.tensor_model_parallel_size=4 actor_rollout_ref.model.lora_rank=8\n\n"
+            "Environment variables (the recipe's parameter names; a flag on the command line wins):\n" + env +
+            "\n\n[verl]: only the verl (GPU) engine uses it; [cluster]: only a job submitted to a cluster.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = _defaults()
-    parser = argparse.ArgumentParser(
+    parser = _GroupedParser(
         prog="train.sh",
         description="GRPO training, one command: submit a GRPOJob to the current Kubernetes context, or train on "
                     "this machine with --local (verl on CUDA GPUs, else TRL on CPU with an embedded tiny model).",
-        epilog="Trailing KEY=VALUE arguments are verl Hydra overrides, e.g. "
-               "actor_rollout_ref.rollout.tensor_model_parallel_size=4 actor_rollout_ref.model.lora_rank=8",
+        epilog=_epilog(),
     )
     for flag, (field, type_, help_) in FLAGS.items():
         default = _lookup(defaults, field)
@@ -126,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="GRPOJob name (default: derived from the model and time)")
     parser.add_argument("--namespace", "-n", help="namespace (default: the kube context's)")
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
-                        help="print the GRPOJob and the objects it creates; submit nothing")
+                        help="print the GRPOJob and the objects it creates; submit or train nothing")
     parser.add_argument("--no-follow", dest="follow", action="store_false",
                         help="submit and return; don't follow progress")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="verl Hydra overrides")
@@ -163,14 +217,55 @@ def _default_name(model: str) -> str:
     return f"grpo-{base[: MAX_NAME_LENGTH - len(suffix) - 6].strip('-')}-{suffix}"
 
 
-def build_request(argv: list[str], *, local_engine: str | None = None) -> TrainRequest:
-    """Parse argv into a GRPOJob manifest. `local_engine` is the engine a --local run can use here
-    ("verl" with CUDA GPUs and verl, else "trl"); tests pass it explicitly."""
+def _known_flags(parser: argparse.ArgumentParser) -> list[str]:
+    return [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
+
+
+def unknown_flag_message(flag: str, known: list[str]) -> str:
+    """'unknown flag --rollout-n; did you mean --rollout_n?' (dashes and underscores mixed up, or a typo)."""
+    name = flag.split("=", 1)[0]
+    by_shape = {k.replace("-", "_"): k for k in known}
+    guess = by_shape.get(name.replace("-", "_")) or next(iter(difflib.get_close_matches(name, known, n=1)), None)
+    hint = f"; did you mean {guess}?" if guess else ""
+    return f"unknown flag {name!r}{hint} (run ./train.sh --help for the list)"
+
+
+def env_arguments(env: Mapping[str, str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The recipe's upper-case parameters from the environment -> {dest: value}, typed like their flags."""
+    out: dict[str, Any] = {}
+    for name, flag in RECIPE_ENV.items():
+        raw = env.get(name)
+        if raw is None or raw.strip() == "":
+            continue
+        dest = flag[2:]
+        if dest in BOOL_FLAGS:
+            value = _BOOL_STRINGS.get(raw.strip().lower())
+            if value is None:
+                raise UsageError(f"environment variable {name}={raw!r}: expected true or false")
+        else:
+            type_ = FLAGS[flag][1]
+            try:
+                value = type_(raw.strip())
+            except ValueError:
+                raise UsageError(f"environment variable {name}={raw!r}: expected {type_.__name__} "
+                                 f"(the value of {flag})") from None
+        out[dest] = value
+    return out
+
+
+def build_request(argv: list[str], *, local_engine: str | None = None,
+                  env: Mapping[str, str] | None = None) -> TrainRequest:
+    """Parse argv (and the recipe's environment variables, `env`, default os.environ) into a GRPOJob manifest.
+    `local_engine` is the engine a --local run can use here ("verl" with CUDA GPUs and verl, else "trl");
+    tests pass it explicitly."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     bad_flags = [u for u in unknown if u.startswith("-")]
     if bad_flags:
-        raise UsageError(f"unknown flag {bad_flags[0]!r}; run ./train.sh --help for the list")
+        raise UsageError(unknown_flag_message(bad_flags[0], _known_flags(parser)))
+    for dest, value in env_arguments(os.environ if env is None else env, parser).items():
+        if getattr(args, dest) is None:  # a flag wins over the environment
+            setattr(args, dest, value)
     overrides = list(args.overrides) + unknown
     for item in overrides:
         if "=" not in item.lstrip("~"):

@@ -18,6 +18,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from trainer_entry.exporter import group_reward_std
+from trainer_entry.trl_engine.progress import BarReporter, LineReporter, make_reporter
 
 # TRL 1.16 log key -> verl metric key
 TRL_TO_VERL = {
@@ -79,8 +80,10 @@ def _finite(value) -> bool:
 class VerlMetricsLogger(TrainerCallback):
     """Writes verl-format JSONL metrics (file opened with "w": one file per attempt) and progress lines."""
 
-    def __init__(self, path: str | Path, recorder: RewardRecorder, num_generations_eval: int):
+    def __init__(self, path: str | Path, recorder: RewardRecorder, num_generations_eval: int,
+                 reporter: LineReporter | BarReporter | None = None):
         self.path = Path(path)
+        self.reporter = reporter if reporter is not None else make_reporter()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = self.path.open("w")
         self.recorder = recorder
@@ -106,6 +109,7 @@ class VerlMetricsLogger(TrainerCallback):
         self.close()
 
     def close(self) -> None:
+        self.reporter.close()
         if not self.fh.closed:
             self.fh.close()
 
@@ -133,16 +137,16 @@ class VerlMetricsLogger(TrainerCallback):
                 data["perf/throughput"] = (tokens - self._last_tokens) / seconds
             self._last_tokens = tokens if _finite(tokens) else self._last_tokens
         self._emit(step, data)
-        parts = [f"[trl] step {step}/{state.max_steps}", f"epoch {data['training/epoch']}"]
+        shown = {"epoch": str(data["training/epoch"])}
         if REWARD_MEAN_KEY in data:
-            parts.append(f"reward_mean {data[REWARD_MEAN_KEY]:.3f}")
+            shown["reward_mean"] = f"{data[REWARD_MEAN_KEY]:.3f}"
         if "actor/kl_loss" in data:
-            parts.append(f"kl {data['actor/kl_loss']:.4f}")
+            shown["kl"] = f"{data['actor/kl_loss']:.4f}"
         if "response_length/mean" in data:
-            parts.append(f"resp_len {data['response_length/mean']:.1f}")
+            shown["resp_len"] = f"{data['response_length/mean']:.1f}"
         if seconds:
-            parts.append(f"{seconds:.2f}s/step")
-        print("  ".join(parts), flush=True)
+            shown["s/step"] = f"{seconds:.2f}"
+        self.reporter.step(step, state.max_steps, shown)
 
     def _write_val(self, state, logs: dict) -> None:
         by_source: dict[str, list[float]] = {}
@@ -154,7 +158,7 @@ class VerlMetricsLogger(TrainerCallback):
         data["training/global_step"] = state.global_step
         self._emit(state.global_step, data)
         shown = ", ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in data.items() if k.startswith("val-core/"))
-        print(f"[trl] validation at step {state.global_step}: {shown}", flush=True)
+        self.reporter.note(f"[trl] validation at step {state.global_step}: {shown}")
 
 
 @dataclass(frozen=True)
