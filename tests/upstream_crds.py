@@ -50,7 +50,7 @@ def require_upstream_crds() -> Path:
     return UPSTREAM_CRDS
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_crd(kind: str) -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the RayJob CRD is 1.4 MB
     return yaml.load((require_upstream_crds() / CRD_FILES[kind]).read_text(), Loader=loader)
@@ -94,7 +94,7 @@ def to_draft4(schema: dict[str, Any], *, root: bool = True) -> dict[str, Any]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(kind: str, version: str) -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(to_draft4(crd_schema(kind, version)))
 
@@ -135,7 +135,7 @@ def validate(obj: dict[str, Any]) -> list[str]:
     for err in _validator(kind, version).iter_errors(obj):
         where = _path(err.absolute_path)
         if err.validator == "additionalProperties" and err.validator_value is False:
-            known = set((err.schema.get("properties") or {}))
+            known = set(err.schema.get("properties") or {})
             for key in sorted(set(err.instance) - known):
                 errors.append(f"{_path([*err.absolute_path, key])}: unknown field")
         else:

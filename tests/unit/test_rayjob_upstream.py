@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import kubernetes_validate
@@ -33,13 +33,12 @@ from tests.kuberay_kueue import (
     kueue_pod_sets,
     qos_class,
 )
+from tests.tools import SUPPORTED_KUBE_MINORS as SUPPORTED_MINORS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 UID = "6f1c2a9e-1111-4c2b-9a51-0123456789ab"
 IMAGE = "registry.example/grpo-trainer:test"
-# Kubernetes minors the chart supports (Chart.yaml kubeVersion) that kubernetes-validate has schemas for.
-SUPPORTED_MINORS = [f"1.{m}.0" for m in range(29, 38)]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -227,7 +226,7 @@ def test_ray_cluster_is_deleted_when_the_job_ends_whatever_the_grpojob_ttl(ttl):
 
 def test_grpojob_ttl_counts_from_completion_for_one_and_many_nodes():
     done = "2026-01-01T00:00:00Z"
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     finished = {"phase": "Succeeded", "completionTime": done}
     assert ttl_remaining({"ttlSecondsAfterFinished": 600}, finished, t0 + timedelta(seconds=100)) == 500
     assert ttl_remaining({"ttlSecondsAfterFinished": 600}, {**finished, "phase": "Failed"},
