@@ -19,6 +19,9 @@ REPO = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO / ".tools" / "bin"
 CHART = REPO / "charts" / "grpo-operator"
 KUBE_VERSION = "1.35.0"  # helm's kubectl layer ships 1.35; kubernetes-validate has its schemas
+# The Kubernetes minors the project supports (Chart.yaml kubeVersion >=1.29: the Job's podReplacementPolicy) that
+# kubernetes-validate has strict schemas for; rendered objects are validated against each.
+SUPPORTED_KUBE_MINORS = [f"1.{m}.0" for m in range(29, 38)]
 
 
 def find_tool(name: str) -> str:

@@ -36,6 +36,10 @@ PVC_DATA_DIR = "/data"
 
 # Ports.
 TRAINER_METRICS_PORT = 9400
+# Name of the trainer's metrics port in pod specs (the PodMonitor scrapes it by name). Not `metrics`: KubeRay adds
+# a port named `metrics` (8080, Ray's own metrics) to every Ray container without one, and KubeRay's head
+# PodMonitor scrapes `metrics`; a shared name would mix Ray's metrics and the trainer's.
+TRAINER_METRICS_PORT_NAME = "grpo-metrics"
 OPERATOR_METRICS_PORT = 8000
 OPERATOR_HEALTH_PORT = 8080
 

@@ -367,7 +367,7 @@ class GRPOJobSpec(APIModel):
     suspend: bool = Field(False, description="true: delete the running pods, keep checkpoints; false: resume.")
     backoff_limit: int = Field(3, ge=0, le=100, description="Pod restarts before the job fails (each resumes).")
     active_deadline_seconds: int | None = Field(None, ge=1, description="Wall-clock limit for the whole run.")
-    ttl_seconds_after_finished: int | None = Field(None, ge=0, description="Delete children N s after finishing.")
+    ttl_seconds_after_finished: int | None = Field(None, ge=0, description="Delete the GRPOJob and its children N s after it finishes (1 node or N nodes alike); GPU pods stop when training ends either way.")
 
     @field_validator("overrides")
     @classmethod

@@ -5,6 +5,8 @@ Phase is decided explicitly (never "the last condition"):
 
     InvalidSpec / missing reference  -> Failed     (Valid=False)
     finished before, workload gone   -> unchanged  (e.g. the Job was removed by ttlSecondsAfterFinished)
+
+`ttl_remaining` says when a finished GRPOJob is due for deletion (spec.ttlSecondsAfterFinished).
     spec.suspend                     -> Suspended
     no workload yet                  -> Pending
     Job/RayJob suspended by Kueue    -> Queued
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from grpo_api.constants import EXIT_CONFIG_ERROR, EXIT_DATA_ERROR, EXIT_RAY_RESOURCES, EXIT_REWARD_ERROR
@@ -292,3 +295,21 @@ def status_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
         return {**{k: s.get(k) for k in new if k != "conditions"}, "conditions": conds}
 
     return strip(old) != strip(new)
+
+
+def ttl_remaining(spec: dict[str, Any], status: dict[str, Any] | None, now: datetime) -> float | None:
+    """Seconds until a finished GRPOJob is due for deletion under spec.ttlSecondsAfterFinished (<= 0: due now).
+
+    The GRPOJob's TTL means the same for one node and N nodes, as a Job's TTL does for a Job: N s after the run
+    ended (status.completionTime, set once Succeeded/Failed) the GRPOJob is deleted, and its children (Job or
+    RayJob, ConfigMaps) go with it through their ownerReferences. None: no TTL, or the run has not ended
+    (suspended, running, or an invalid spec that never ran). GPU pods do not wait for it: a Job pod stops with
+    its trainer, and a RayJob's Ray cluster is deleted as soon as the job ends (RayJob TTL 0).
+    """
+    ttl = spec.get("ttlSecondsAfterFinished")
+    status = status or {}
+    done = status.get("completionTime")
+    if ttl is None or not done or status.get("phase") not in TERMINAL_PHASES:
+        return None
+    ended = datetime.fromisoformat(str(done).replace("Z", "+00:00"))
+    return (ended - now).total_seconds() + ttl

@@ -24,6 +24,7 @@ from grpo_api.constants import (
     PLURAL,
     TRAINER_IMAGE_ENV,
     TRAINER_METRICS_PORT,
+    TRAINER_METRICS_PORT_NAME,
 )
 from tests.tools import (
     ALERTS,
@@ -428,10 +429,13 @@ def test_monitoring_objects_carry_additional_labels_and_scrape_the_right_ports(r
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"] == "metrics"
     pm = one(objects, "PodMonitor")
-    assert pm["spec"]["selector"] == {"matchExpressions": [{"key": LABEL_GRPOJOB, "operator": "Exists"}]}
+    assert pm["spec"]["selector"] == {
+        "matchLabels": {"app.kubernetes.io/managed-by": "grpo-operator", "app.kubernetes.io/component": "trainer"},
+        "matchExpressions": [{"key": LABEL_GRPOJOB, "operator": "Exists"}],
+    }
     assert pm["spec"]["namespaceSelector"] == {"any": True}
     endpoint = pm["spec"]["podMetricsEndpoints"][0]
-    assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
+    assert endpoint["port"] == TRAINER_METRICS_PORT_NAME and endpoint["path"] == "/metrics"
     meta_label = "__meta_kubernetes_pod_label_" + "".join(ch if ch.isalnum() else "_" for ch in LABEL_GRPOJOB)
     assert {"action": "replace", "sourceLabels": [meta_label], "targetLabel": "grpojob"} in endpoint[
         "relabelings"
@@ -444,7 +448,7 @@ def test_monitoring_objects_carry_additional_labels_and_scrape_the_right_ports(r
 
 
 def test_trainer_metrics_port_matches_constants():
-    """The PodMonitor scrapes the port named `metrics`; the trainer serves on TRAINER_METRICS_PORT (9400)."""
+    """The PodMonitor scrapes the port named `grpo-metrics`; the trainer serves on TRAINER_METRICS_PORT (9400)."""
     assert TRAINER_METRICS_PORT == 9400
     assert "9400" in (CHART / "values.yaml").read_text()
 

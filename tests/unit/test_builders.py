@@ -206,8 +206,8 @@ def test_job_runs_the_trainer_with_gpus_shm_and_read_only_inputs():
     assert container["resources"]["limits"]["memory"] == "256Gi"
     assert pod["restartPolicy"] == "Never"
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
-    assert {"name": "metrics", "containerPort": 9400, "protocol": "TCP"} in container["ports"]
-    assert container["readinessProbe"]["tcpSocket"] == {"port": "metrics"}
+    assert {"name": "grpo-metrics", "containerPort": 9400, "protocol": "TCP"} in container["ports"]
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "grpo-metrics"}
     assert "livenessProbe" not in container
 
     ms = mounts(pod)
@@ -358,7 +358,8 @@ def test_rayjob_shape():
     assert spec["submissionMode"] == "SidecarMode"
     assert spec["shutdownAfterJobFinishes"] is True
     assert spec["entrypoint"] == "python -m trainer_entry --config /etc/grpo/config/job.json"
-    assert spec["activeDeadlineSeconds"] == 172800 and spec["ttlSecondsAfterFinished"] == 86400
+    # the GRPOJob's TTL (86400) is not KubeRay's: that one only delays deleting the Ray cluster (its GPUs)
+    assert spec["activeDeadlineSeconds"] == 172800 and spec["ttlSecondsAfterFinished"] == 0
     assert spec["suspend"] is True  # the example is queued in Kueue
     assert len(ray["metadata"]["name"]) <= c.MAX_NAME_LENGTH
     (workers,) = spec["rayClusterSpec"]["workerGroupSpecs"]
@@ -388,7 +389,7 @@ def test_rayjob_nodes_get_gpus_and_the_same_mounts_env_and_scheduling():
     assert head["volumes"] == worker["volumes"]
     assert head["containers"][0]["env"] == worker["containers"][0]["env"]
     # the driver (and its metrics exporter) runs on the head: only the head declares the metrics port
-    assert any(p["name"] == "metrics" and p["containerPort"] == 9400 for p in head["containers"][0]["ports"])
+    assert any(p["name"] == "grpo-metrics" and p["containerPort"] == 9400 for p in head["containers"][0]["ports"])
     assert "ports" not in worker["containers"][0]
 
 

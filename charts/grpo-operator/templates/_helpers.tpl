@@ -105,3 +105,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - --all-namespaces
 {{- end }}
 {{- end }}
+
+{{/* A Prometheus duration ("1m30s", "500ms") in milliseconds. */}}
+{{- define "grpo-operator.durationMs" -}}
+{{- $ms := 0 }}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 }}
+{{- range regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" (toString .) -1 }}
+{{- $unit := regexFind "(ms|s|m|h|d|w|y)$" . }}
+{{- $ms = add $ms (mul (trimSuffix $unit . | atoi) (get $units $unit)) }}
+{{- end }}
+{{- $ms }}
+{{- end }}
+
+{{/* prometheus-operator drops a monitor whose scrapeTimeout is longer than its interval: refuse it here.
+     Argument: (list "<values key>" <monitor values>). */}}
+{{- define "grpo-operator.checkScrapeTimeout" -}}
+{{- $key := index . 0 }}
+{{- $m := index . 1 }}
+{{- $interval := include "grpo-operator.durationMs" $m.interval | atoi }}
+{{- $timeout := include "grpo-operator.durationMs" $m.scrapeTimeout | atoi }}
+{{- if gt $timeout $interval }}
+{{- fail (printf "monitoring.%s.scrapeTimeout (%s) must not be longer than monitoring.%s.interval (%s): prometheus-operator drops such a monitor" $key $m.scrapeTimeout $key $m.interval) }}
+{{- end }}
+{{- end }}
+

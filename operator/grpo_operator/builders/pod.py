@@ -22,7 +22,7 @@ from .common import COMPONENT_TRAINER, job_name, labels
 
 CONFIG_FILE = posixpath.join(c.CONFIG_DIR, c.CONFIG_KEY)
 HF_HOME = posixpath.join(c.OUTPUTS_DIR, ".cache", "huggingface")
-METRICS_PORT_NAME = "metrics"
+METRICS_PORT_NAME = c.TRAINER_METRICS_PORT_NAME
 
 VOLUME_CONFIG = "config"
 VOLUME_REWARD = "reward"
@@ -112,7 +112,12 @@ def trainer_env(job: GRPOJob, *, namespace: str) -> list[dict[str, Any]]:
 
 
 def trainer_resources(job: GRPOJob) -> dict[str, Any]:
-    """Requests equal limits (Guaranteed QoS; KubeRay reads the CPU/GPU count Ray advertises from them)."""
+    """Requests equal limits for the trainer container (KubeRay reads the CPU/GPU count Ray advertises from them).
+
+    The Job pod and Ray worker pods are therefore Guaranteed QoS. A RayJob head pod is Burstable: in SidecarMode
+    KubeRay adds its submitter container (`ray-job-submitter`, requests 500m/200Mi, limits 1/1Gi; common/job.go
+    GetDefaultSubmitterContainer) and SidecarMode allows no submitter template to change that.
+    """
     res = job.spec.resources
     amounts: dict[str, Any] = {
         "cpu": res.effective_cpu(job.spec.engine),

@@ -2,9 +2,14 @@
 
 KubeRay creates a RayCluster (one head + nodes-1 workers, a GPU node each), injects the submitter as a
 sidecar of the head pod (SidecarMode) and runs the entrypoint as a Ray job driver on the head, where the
-trainer's metrics exporter listens. The cluster is deleted when the job finishes. Ray containers get no
-command: KubeRay starts `ray start` there with `rayStartParams`. num-cpus is never passed: KubeRay derives
-it from the container's CPU limit (3 per GPU + 9 by default, what verl needs).
+trainer's metrics exporter listens. Ray containers get no command: KubeRay starts `ray start` there with
+`rayStartParams`. num-cpus is never passed: KubeRay derives it from the container's CPU limit (3 per GPU + 9
+by default, what verl needs).
+
+The Ray cluster (every GPU pod) is deleted as soon as the job ends: `shutdownAfterJobFinishes` with
+`ttlSecondsAfterFinished: 0`. KubeRay's TTL only delays deleting the RayCluster and never deletes the RayJob
+(rayjob_controller.go, handleShutdownAfterJobFinishes), so the GRPOJob's own TTL is not copied here: it
+deletes the GRPOJob, and the RayJob with it, as for a one-node Job (status_derive.ttl_remaining).
 """
 
 import shlex
@@ -18,7 +23,9 @@ from .pod import pod_template, trainer_command, trainer_container
 RAY_API_VERSION = "ray.io/v1"
 HEAD_CONTAINER = "ray-head"
 WORKER_CONTAINER = "ray-worker"
-WORKER_GROUP = "gpu-workers"
+WORKER_GROUP = "gpu-workers"  # Kueue reserves the PodSet name `head`
+# Seconds KubeRay waits after the job ends before deleting the Ray cluster: none, the GPUs are free at once.
+RAY_CLUSTER_TTL_SECONDS = 0
 # The head's Ray ports (KubeRay's defaults, declared so the head Service exposes them by name).
 HEAD_PORTS = [
     {"name": "gcs-server", "containerPort": 6379, "protocol": "TCP"},
@@ -49,14 +56,13 @@ def build_rayjob(job: GRPOJob, *, uid: str, image: str, namespace: str) -> dict[
     ray_spec: dict[str, Any] = {
         "entrypoint": entrypoint(),
         "submissionMode": "SidecarMode",
-        "shutdownAfterJobFinishes": True,
+        "shutdownAfterJobFinishes": True,  # also required by Kueue and by KubeRay for suspend
         "suspend": is_suspended(job),
         "backoffLimit": spec.backoff_limit,
     }
     if spec.active_deadline_seconds is not None:
         ray_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
-    if spec.ttl_seconds_after_finished is not None:
-        ray_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    ray_spec["ttlSecondsAfterFinished"] = RAY_CLUSTER_TTL_SECONDS
     ray_spec["rayClusterSpec"] = {
         "headGroupSpec": {
             "rayStartParams": ray_start_params(job, head=True),
