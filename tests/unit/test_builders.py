@@ -199,7 +199,8 @@ def test_job_runs_the_trainer_with_gpus_shm_and_read_only_inputs():
     job = children("custom-reward.yaml")[-1]
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["command"] == ["python", "-m", "trainer_entry", "--config", "/etc/grpo/config/job.json"]
+    assert container["command"] == ["tini", "-s", "--", "python", "-m", "trainer_entry", "--config",
+                                    "/etc/grpo/config/job.json"]
     assert container["image"] == IMAGE
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
     assert container["resources"]["limits"]["cpu"] == str(3 * 8 + 9)
@@ -357,7 +358,7 @@ def test_rayjob_shape():
     spec = ray["spec"]
     assert spec["submissionMode"] == "SidecarMode"
     assert spec["shutdownAfterJobFinishes"] is True
-    assert spec["entrypoint"] == "python -m trainer_entry --config /etc/grpo/config/job.json"
+    assert spec["entrypoint"] == "tini -s -- python -m trainer_entry --config /etc/grpo/config/job.json"
     # the GRPOJob's TTL (86400) is not KubeRay's: that one only delays deleting the Ray cluster (its GPUs)
     assert spec["activeDeadlineSeconds"] == 172800 and spec["ttlSecondsAfterFinished"] == 0
     assert spec["suspend"] is True  # the example is queued in Kueue

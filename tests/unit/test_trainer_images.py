@@ -52,7 +52,9 @@ def test_exec_form_entrypoint_labels_and_no_secrets(path):
 
 def test_trainer_entrypoint_and_verl_version():
     ins = instructions("images/trainer/Dockerfile")
-    assert json.loads(next(a for i, a in ins if i == "ENTRYPOINT")) == ["python", "-m", "trainer_entry"]
+    assert json.loads(next(a for i, a in ins if i == "ENTRYPOINT")) == ["tini", "-s", "--", "python", "-m",
+                                                                          "trainer_entry"]
+    assert any(i == "RUN" and "apt-get install" in a and " tini" in a for i, a in ins)
     reqs = (ROOT / "images/trainer/requirements.txt").read_text()
     assert "verl==0.9.1" in reqs
     assert any(i == "RUN" and "--no-deps -r images/trainer/requirements.txt" in a for i, a in ins)

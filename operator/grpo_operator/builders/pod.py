@@ -30,9 +30,15 @@ VOLUME_OUTPUTS = "outputs"
 VOLUME_SHM = "dshm"
 
 
+# tini reaps the orphans Ray, vLLM and torch compile workers leave behind (a Python PID 1 does not), and forwards
+# signals to the trainer. `-s` registers it as a child subreaper, so it also reaps where it is not PID 1 (the
+# RayJob head runs the trainer as a Ray job entrypoint).
+TRAINER_INIT = ["tini", "-s", "--"]
+
+
 def trainer_command() -> list[str]:
-    """Exec form of the trainer entrypoint (no shell)."""
-    return ["python", "-m", "trainer_entry", "--config", CONFIG_FILE]
+    """Exec form of the trainer entrypoint (no shell), under the image's init."""
+    return [*TRAINER_INIT, "python", "-m", "trainer_entry", "--config", CONFIG_FILE]
 
 
 def _data_sources(job: GRPOJob) -> list[DataSource]:
