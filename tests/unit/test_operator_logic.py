@@ -8,7 +8,7 @@ import json
 import pytest
 
 from grpo_api import parse_grpojob
-from grpo_operator import reconcile
+from grpo_operator import children
 from grpo_operator.builders import build_children
 from grpo_operator.events import transition_events
 from grpo_operator.progress import parse_metrics, progress_status
@@ -130,27 +130,27 @@ def _desired(job):
 
 def test_plan_creates_the_workload_with_a_fingerprint():
     job = _job()
-    p = reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False)
+    p = children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False)
     assert p.create_workload["kind"] == "Job"
-    fp = json.loads(p.create_workload["metadata"]["annotations"][reconcile.FINGERPRINT_ANNOTATION])
+    fp = json.loads(p.create_workload["metadata"]["annotations"][children.FINGERPRINT_ANNOTATION])
     assert "suspend" not in fp and "ttlSecondsAfterFinished" not in fp and "training" in fp
     assert [c["metadata"]["name"] for c in p.ensure_configmaps] == ["g-config"]
 
 
 def test_plan_never_recreates_a_finished_run_and_deletes_on_suspend():
     job = _job()
-    assert reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=True).create_workload is None
-    existing = reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
+    assert children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=True).create_workload is None
+    existing = children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
     suspended = _job({"suspend": True})
-    p = reconcile.plan(_desired(suspended), [existing], spec=suspended.spec.to_wire(), finished=False)
+    p = children.plan(_desired(suspended), [existing], spec=suspended.spec.to_wire(), finished=False)
     assert p.delete_workloads == [existing] and p.create_workload is None
 
 
 def test_plan_rejects_unsafe_changes_and_patches_ttl():
     job = _job()
-    existing = reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
+    existing = children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
     changed = _job({"training": {"epochs": 3}, "ttlSecondsAfterFinished": 60, "suspend": False})
-    p = reconcile.plan(_desired(changed), [existing], spec=changed.spec.to_wire(), finished=False)
+    p = children.plan(_desired(changed), [existing], spec=changed.spec.to_wire(), finished=False)
     assert p.rejected == ["training"]
     assert p.create_workload is None and p.keep_workload is existing and not p.configmaps_writable
     assert p.patch_ttl == (existing, 60)
@@ -158,7 +158,7 @@ def test_plan_rejects_unsafe_changes_and_patches_ttl():
 
 def test_plan_for_kueue_creates_a_suspended_labelled_child():
     job = _job(labels={"kueue.x-k8s.io/queue-name": "q"})
-    w = reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
+    w = children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
     assert w["spec"]["suspend"] is True and w["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "q"
 
 
