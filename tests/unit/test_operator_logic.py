@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from prometheus_client import REGISTRY
 
 from grpo_api import parse_grpojob
-from grpo_operator import children
+from grpo_operator import children, metrics
 from grpo_operator.builders import build_children
 from grpo_operator.events import transition_events
 from grpo_operator.progress import parse_metrics, progress_status
@@ -227,3 +228,25 @@ def test_merge_patch_is_rfc7386():
     assert merge_patch({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"b": None, "d": 3}, "l": [2]}) == \
         {"a": {"c": 2, "d": 3}, "l": [2]}
     assert merge_patch({"a": 1}, {"a": {"b": 1}}) == {"a": {"b": 1}}
+
+
+# --- reconcile metrics ------------------------------------------------------------------------------------------
+
+
+def test_reconcile_metrics_count_a_planned_retry_by_exception_type_not_as_an_error():
+    def count(result: str) -> float:
+        return REGISTRY.get_sample_value("grpo_operator_reconcile_total",
+                                         {"controller": "unit", "result": result}) or 0.0
+
+    def errors() -> float:
+        return REGISTRY.get_sample_value("grpo_operator_reconcile_errors_total", {"controller": "unit"}) or 0.0
+
+    before = (count("success"), count("retry"), count("error"), errors())
+    with metrics.observe("unit", retry=(children.ChildConflict,)):
+        pass
+    with pytest.raises(children.ChildConflict), metrics.observe("unit", retry=(children.ChildConflict,)):
+        raise children.ChildConflict("name taken")
+    with pytest.raises(ValueError), metrics.observe("unit", retry=(children.ChildConflict,)):
+        raise ValueError("api error")
+    after = (count("success"), count("retry"), count("error"), errors())
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 1]
