@@ -26,14 +26,14 @@ GRPOJOB_PHASE = Gauge("grpo_operator_grpojob_phase", "1 for the GRPOJob's curren
 
 
 @contextmanager
-def observe(controller: str) -> Iterator[None]:
-    """Count and time one reconcile; an exception counts as an error (and is re-raised)."""
+def observe(controller: str, *, retry: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+    """Count and time one reconcile; an exception is re-raised and counts as an error, unless it is one of
+    `retry` (a planned retry, e.g. a child name still taken by another owner's object)."""
     start = time.perf_counter()
     try:
         yield
     except Exception as e:
-        # kopf's TemporaryError is a planned retry (e.g. a missing ConfigMap), not an operator error
-        result = "retry" if type(e).__name__ == "TemporaryError" else "error"
+        result = "retry" if isinstance(e, retry) else "error"
         RECONCILE_TOTAL.labels(controller, result).inc()
         if result == "error":
             RECONCILE_ERRORS.labels(controller).inc()
@@ -44,22 +44,24 @@ def observe(controller: str) -> Iterator[None]:
         RECONCILE_DURATION.labels(controller).observe(time.perf_counter() - start)
 
 
-_current: dict[tuple[str, str], str] = {}
+class PhaseGauge:
+    """Sets grpo_operator_grpojob_phase for each GRPOJob, touching the series only when the phase changed."""
 
+    def __init__(self) -> None:
+        self._current: dict[tuple[str, str], str] = {}
 
-def set_phase(namespace: str, name: str, phase: str) -> None:
-    if _current.get((namespace, name)) == phase:
-        return
-    _current[(namespace, name)] = phase
-    for p in PHASES:
-        GRPOJOB_PHASE.labels(namespace, name, p).set(1 if p == phase else 0)
+    def set(self, namespace: str, name: str, phase: str) -> None:
+        if self._current.get((namespace, name)) == phase:
+            return
+        self._current[(namespace, name)] = phase
+        for p in PHASES:
+            GRPOJOB_PHASE.labels(namespace, name, p).set(1 if p == phase else 0)
 
-
-def forget(namespace: str, name: str) -> None:
-    _current.pop((namespace, name), None)
-    for p in PHASES:
-        with suppress(KeyError):
-            GRPOJOB_PHASE.remove(namespace, name, p)
+    def forget(self, namespace: str, name: str) -> None:
+        self._current.pop((namespace, name), None)
+        for p in PHASES:
+            with suppress(KeyError):
+                GRPOJOB_PHASE.remove(namespace, name, p)
 
 
 def serve(port: int) -> None:

@@ -35,7 +35,6 @@ EXIT_CODE_REASONS = {
 # Container waiting reasons worth surfacing, most specific first.
 WAITING_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError",
                    "CreateContainerError", "CrashLoopBackOff")
-CONDITION_TYPES = ("Valid", "Queued", "Running", "Suspended", "Complete", "Failed")
 SPEC_CHANGE_REJECTED = "SpecChangeRejected"
 
 

@@ -241,8 +241,9 @@ def prometheus(tmp_path_factory):
 
     from grpo_operator import metrics as operator_metrics
 
-    operator_metrics.set_phase(NAMESPACE, GRPOJOB, "Running")
-    operator_metrics.set_phase(OTHER_NAMESPACE, OTHER_GRPOJOB, "Failed")
+    phases = operator_metrics.PhaseGauge()
+    phases.set(NAMESPACE, GRPOJOB, "Running")
+    phases.set(OTHER_NAMESPACE, OTHER_GRPOJOB, "Failed")
     operator_server, _ = start_http_server(0, addr="127.0.0.1", registry=REGISTRY)
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
@@ -330,8 +331,8 @@ def prometheus(tmp_path_factory):
         ksm.shutdown()
         operator_server.shutdown()
         operator_server.server_close()
-        operator_metrics.forget(NAMESPACE, GRPOJOB)
-        operator_metrics.forget(OTHER_NAMESPACE, OTHER_GRPOJOB)
+        phases.forget(NAMESPACE, GRPOJOB)
+        phases.forget(OTHER_NAMESPACE, OTHER_GRPOJOB)
         ours.stop()
         other.stop()
 

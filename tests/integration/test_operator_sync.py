@@ -1,4 +1,4 @@
-"""The two reconcile steps (grpo_operator.sync) called directly against the API emulator over HTTP, with the
+"""The two reconcile steps (grpo_operator.reconciler) called directly against the API emulator over HTTP, with the
 watch index lagging behind: a status derived right after `ensure_children` must already see the Job it created
 (or not see the one it deleted), and a workload the watch showed gone must not be brought back by that memory."""
 
@@ -9,8 +9,8 @@ import functools
 
 import pytest
 
-from grpo_operator import sync
 from grpo_operator.kube import Kube, load_configuration
+from grpo_operator.reconciler import Reconciler
 from tests.harness.cluster import Cluster, grpojob
 from tests.harness.server import EmulatorServer
 
@@ -37,11 +37,11 @@ def _steps(cluster: Cluster, name: str, scenario):
 
     async def main():
         kube = Kube(load_configuration(), timeout_s=10)
+        reconciler = Reconciler(kube, track=track, post=post)
         try:
-            return await scenario(kube, functools.partial(sync.sync_status, kube, NS, name, track=track, post=post))
+            return await scenario(reconciler, functools.partial(reconciler.sync_status, NS, name))
         finally:
             await kube.close()
-            sync.forget(NS, name)
 
     return asyncio.run(main()), tracked, posted
 
@@ -51,18 +51,18 @@ def test_status_right_after_create_sees_the_new_job_before_the_watch_does(env):
     name = "lag"
     body = cluster.create(grpojob(name))
 
-    async def scenario(kube, sync_status):
-        obs = await sync.ensure_children(kube, NS, name, workloads=[], known=body)
+    async def scenario(r, sync_status):
+        obs = await r.ensure_children(NS, name, workloads=[], known=body)
         assert obs.workload is not None and obs.workload["kind"] == "Job"
         # the index has no Job yet (workloads=[]): the status still names it and says Initializing
         status = await sync_status(workloads=[], pods=[], known=body)
-        settled = sync.already_derived(NS, name, body, [], [])
+        settled = r.already_derived(NS, name, body, [], [])
         # the watch then shows the Job: same uid, so nothing new to derive
         job = cluster.job(name)
-        same = sync.already_derived(NS, name, body, [job], [])
+        same = r.already_derived(NS, name, body, [job], [])
         # the Job is deleted and the watch says so: the memory of having created it must not revive it
         cluster.batch.delete_namespaced_job(name, NS)
-        sync.workload_event(NS, name, job["metadata"]["uid"], gone=True)
+        r.expectations.observed((NS, name), job["metadata"]["uid"], gone=True)
         after = await sync_status(workloads=[], pods=[], known=body)
         return status, settled, same, after
 
@@ -81,15 +81,15 @@ def test_resume_right_after_suspend_recreates_the_job_before_the_watch_shows_the
     name = "susp"
     body = cluster.create(grpojob(name))
 
-    async def scenario(kube, sync_status):
-        await sync.ensure_children(kube, NS, name, workloads=[], known=body)
+    async def scenario(r, sync_status):
+        await r.ensure_children(NS, name, workloads=[], known=body)
         old = cluster.job(name)
         suspended = cluster.patch_spec(name, {"suspend": True})
-        gone = await sync.ensure_children(kube, NS, name, workloads=[old], known=suspended)
+        gone = await r.ensure_children(NS, name, workloads=[old], known=suspended)
         status = await sync_status(workloads=[old], pods=[], known=suspended)
         # resumed before the old Job's DELETED event reached the index (it still lists the old Job)
         resumed = cluster.patch_spec(name, {"suspend": False})
-        back = await sync.ensure_children(kube, NS, name, workloads=[old], known=resumed)
+        back = await r.ensure_children(NS, name, workloads=[old], known=resumed)
         return old, gone, status, back
 
     (old, gone, status, back), _, posted = _steps(cluster, name, scenario)

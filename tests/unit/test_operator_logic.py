@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from prometheus_client import REGISTRY
 
 from grpo_api import parse_grpojob
-from grpo_operator import reconcile
+from grpo_operator import children, metrics
 from grpo_operator.builders import build_children
 from grpo_operator.events import transition_events
 from grpo_operator.progress import parse_metrics, progress_status
@@ -130,27 +131,27 @@ def _desired(job):
 
 def test_plan_creates_the_workload_with_a_fingerprint():
     job = _job()
-    p = reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False)
+    p = children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False)
     assert p.create_workload["kind"] == "Job"
-    fp = json.loads(p.create_workload["metadata"]["annotations"][reconcile.FINGERPRINT_ANNOTATION])
+    fp = json.loads(p.create_workload["metadata"]["annotations"][children.FINGERPRINT_ANNOTATION])
     assert "suspend" not in fp and "ttlSecondsAfterFinished" not in fp and "training" in fp
     assert [c["metadata"]["name"] for c in p.ensure_configmaps] == ["g-config"]
 
 
 def test_plan_never_recreates_a_finished_run_and_deletes_on_suspend():
     job = _job()
-    assert reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=True).create_workload is None
-    existing = reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
+    assert children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=True).create_workload is None
+    existing = children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
     suspended = _job({"suspend": True})
-    p = reconcile.plan(_desired(suspended), [existing], spec=suspended.spec.to_wire(), finished=False)
+    p = children.plan(_desired(suspended), [existing], spec=suspended.spec.to_wire(), finished=False)
     assert p.delete_workloads == [existing] and p.create_workload is None
 
 
 def test_plan_rejects_unsafe_changes_and_patches_ttl():
     job = _job()
-    existing = reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
+    existing = children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
     changed = _job({"training": {"epochs": 3}, "ttlSecondsAfterFinished": 60, "suspend": False})
-    p = reconcile.plan(_desired(changed), [existing], spec=changed.spec.to_wire(), finished=False)
+    p = children.plan(_desired(changed), [existing], spec=changed.spec.to_wire(), finished=False)
     assert p.rejected == ["training"]
     assert p.create_workload is None and p.keep_workload is existing and not p.configmaps_writable
     assert p.patch_ttl == (existing, 60)
@@ -158,7 +159,7 @@ def test_plan_rejects_unsafe_changes_and_patches_ttl():
 
 def test_plan_for_kueue_creates_a_suspended_labelled_child():
     job = _job(labels={"kueue.x-k8s.io/queue-name": "q"})
-    w = reconcile.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
+    w = children.plan(_desired(job), [], spec=job.spec.to_wire(), finished=False).create_workload
     assert w["spec"]["suspend"] is True and w["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "q"
 
 
@@ -227,3 +228,25 @@ def test_merge_patch_is_rfc7386():
     assert merge_patch({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"b": None, "d": 3}, "l": [2]}) == \
         {"a": {"c": 2, "d": 3}, "l": [2]}
     assert merge_patch({"a": 1}, {"a": {"b": 1}}) == {"a": {"b": 1}}
+
+
+# --- reconcile metrics ------------------------------------------------------------------------------------------
+
+
+def test_reconcile_metrics_count_a_planned_retry_by_exception_type_not_as_an_error():
+    def count(result: str) -> float:
+        return REGISTRY.get_sample_value("grpo_operator_reconcile_total",
+                                         {"controller": "unit", "result": result}) or 0.0
+
+    def errors() -> float:
+        return REGISTRY.get_sample_value("grpo_operator_reconcile_errors_total", {"controller": "unit"}) or 0.0
+
+    before = (count("success"), count("retry"), count("error"), errors())
+    with metrics.observe("unit", retry=(children.ChildConflict,)):
+        pass
+    with pytest.raises(children.ChildConflict), metrics.observe("unit", retry=(children.ChildConflict,)):
+        raise children.ChildConflict("name taken")
+    with pytest.raises(ValueError), metrics.observe("unit", retry=(children.ChildConflict,)):
+        raise ValueError("api error")
+    after = (count("success"), count("retry"), count("error"), errors())
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 1]

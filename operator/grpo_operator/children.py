@@ -1,4 +1,5 @@
-"""Desired children vs existing ones: what to create, update or delete (pure), and applying it (idempotent).
+"""A GRPOJob's children: the desired ones vs those that exist, what to create, update or delete (`plan`, pure),
+and carrying that out (`apply`, idempotent).
 
 Rules:
 - children have fixed names, so a repeated or restarted reconcile can never duplicate one: existing children
