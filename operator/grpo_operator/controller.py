@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from grpo_api.constants import API_VERSION, KIND
@@ -66,6 +67,7 @@ class Controller:
         self.reconciling = 0  # ensure_children calls queued or running
         self.synced: dict[Key, tuple] = {}  # what the last successful ensure_children reconciled, per GRPOJob
         self.retries: dict[Key, asyncio.TimerHandle] = {}
+        self.expiries: dict[Key, asyncio.TimerHandle] = {}  # spec.ttlSecondsAfterFinished of finished GRPOJobs
         self.tasks: set[asyncio.Task] = set()  # asyncio keeps only weak references to running tasks
         self.status_queue = KeyQueue(busy=lambda: self.reconciling > 0, max_hold_s=STATUS_HOLD_S)
         self.status_workers: list[asyncio.Task] = []  # started by the first `_queue_status`
@@ -75,7 +77,7 @@ class Controller:
     async def close(self) -> None:
         for task in list(self.tasks):
             task.cancel()
-        for handle in self.retries.values():
+        for handle in [*self.retries.values(), *self.expiries.values()]:
             handle.cancel()
         await asyncio.to_thread(self.poller.stop)
         await self.kube.close()
@@ -97,8 +99,9 @@ class Controller:
         self.reconciler.forget(key)
         self.synced.pop(key, None)
         self.status_queue.discard(key)
-        if (handle := self.retries.pop(key, None)) is not None:
-            handle.cancel()
+        for timers in (self.retries, self.expiries):
+            if (handle := timers.pop(key, None)) is not None:
+                handle.cancel()
         self.poller.forget(namespace, name)
 
     async def workload_changed(self, namespace: str, owner: str, uid: str | None, *, deleted: bool,
@@ -194,13 +197,49 @@ class Controller:
         # just created (or of any state a status was already derived from) is recognised by the objects' versions,
         # without parsing the spec.
         r = self.reconciler
-        if known is not None and not r.busy(key):
-            if r.already_derived(namespace, name, known, workloads, pods):
-                return
-            if r.status_settled(namespace, name, known, workloads, pods):
-                return
-        with metrics.observe("status"):
-            await r.sync_status(namespace, name, workloads=workloads, pods=pods, known=known)
+        if known is not None and not r.busy(key) and (r.already_derived(namespace, name, known, workloads, pods)
+                                                      or r.status_settled(namespace, name, known, workloads, pods)):
+            status = known.get("status")
+        else:
+            with metrics.observe("status"):
+                status = await r.sync_status(namespace, name, workloads=workloads, pods=pods, known=known)
+        if status is not None and known is not None:
+            self._schedule_expiry(key, known.get("spec") or {}, status)
+
+    # --- ttlSecondsAfterFinished ---------------------------------------------------------------------------------
+
+    def _schedule_expiry(self, key: Key, spec: dict[str, Any], status: dict[str, Any]) -> None:
+        """A finished GRPOJob with a TTL is deleted that many seconds after its completionTime (its children go
+        with it through their ownerReferences), for one node and N nodes alike. At start-up every GRPOJob's status
+        is synced once, so finished ones get their timer again after an operator restart."""
+        remaining = status_derive.ttl_remaining(spec, status, datetime.now(UTC))
+        if (old := self.expiries.pop(key, None)) is not None:
+            old.cancel()
+        if remaining is not None:
+            self.expiries[key] = self.loop.call_later(max(remaining, 0.0),
+                                                      lambda: self._spawn(self._expire(*key)))
+
+    async def _expire(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        self.expiries.pop(key, None)
+        body = self._grpojob(key)
+        if body is None:
+            return
+        remaining = status_derive.ttl_remaining(body.get("spec") or {}, body.get("status"), datetime.now(UTC))
+        if remaining is None:  # e.g. the TTL was removed, or the status not written yet
+            return
+        if remaining > 0:
+            self._schedule_expiry(key, body.get("spec") or {}, body.get("status") or {})
+            return
+        log.info("[%s/%s] ttlSecondsAfterFinished (%s s) has passed since completion: deleting the GRPOJob",
+                 namespace, name, body["spec"].get("ttlSecondsAfterFinished"))
+        try:
+            await self.kube.delete(API_VERSION, KIND, namespace, name)
+        except Exception as e:  # retried like a failed reconcile
+            log.warning("[%s/%s] TTL deletion failed, retrying in %.1fs: %r", namespace, name,
+                        self.config.retry_backoff_s, e)
+            self.expiries[key] = self.loop.call_later(self.config.retry_backoff_s,
+                                                      lambda: self._spawn(self._expire(namespace, name)))
 
     def _track(self, namespace: str, name: str, status: dict[str, Any], obs: status_derive.Observed) -> None:
         self.phases.set(namespace, name, status["phase"])

@@ -343,6 +343,42 @@ def test_multi_node_runs_a_rayjob(cluster, operator):
     assert rj["metadata"]["ownerReferences"][0]["name"] == name
 
 
+@pytest.mark.parametrize("nodes", [1, 2], ids=["job", "rayjob"])
+def test_ttl_deletes_the_finished_grpojob_and_its_children(cluster, operator, nodes):
+    """spec.ttlSecondsAfterFinished means the same for 1 and N nodes: the GRPOJob (and through its
+    ownerReferences every child) is deleted that long after completion. A RayJob's own TTL is 0 (its Ray cluster
+    goes at once), so without this a finished RayJob and its GRPOJob would stay forever."""
+    name = f"ttl-{nodes}"
+    spec = {**BASE_SPEC, "ttlSecondsAfterFinished": 2}
+    if nodes > 1:
+        spec.update({"resources": {"nodes": nodes, "gpusPerNode": 8}, "checkpoint": {"claimName": "shared"}})
+    cluster.create(grpojob(name, spec))
+    if nodes > 1:
+        until(lambda: cluster.rayjob(name), "the RayJob", operator)
+        cluster.custom.patch_namespaced_custom_object_status("ray.io", "v1", cluster.ns, "rayjobs", name, {
+            "status": {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED", "endTime": now()}})
+    else:
+        until(lambda: cluster.job(name), "the trainer Job", operator)
+        cluster.patch_job_status(name, {"conditions": [{"type": "Complete", "status": "True"}],
+                                        "succeeded": 1, "completionTime": now()})
+    until(lambda: cluster.phase(name) == "Succeeded", "phase Succeeded", operator)
+    finished = time.monotonic()
+    until(lambda: cluster.get(name) is None, "the GRPOJob deleted after its TTL", operator)
+    assert time.monotonic() - finished > 0.5, "deleted before its TTL"
+    until(lambda: not any(cluster.children(name).values()), "its children garbage-collected", operator)
+
+
+def test_no_ttl_keeps_the_finished_grpojob(cluster, operator):
+    name = "keep"
+    cluster.create(grpojob(name))
+    until(lambda: cluster.job(name), "the trainer Job", operator)
+    cluster.patch_job_status(name, {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1,
+                                    "completionTime": now()})
+    until(lambda: cluster.phase(name) == "Succeeded", "phase Succeeded", operator)
+    time.sleep(3)
+    assert cluster.get(name) is not None
+
+
 # --- delete --------------------------------------------------------------------------------------------------
 
 
