@@ -36,7 +36,7 @@ def compose(overrides: list[str]):
     return copy.deepcopy(_compose(tuple(overrides)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compose(overrides: tuple[str, ...]):
     from trainer_entry.verl_engine.overrides import compose_verl_config
 
@@ -83,7 +83,7 @@ MATRIX = [
     Case("drgrpo", {"grpo": {"lossAggMode": "seq-mean-token-sum-norm", "normAdvByStd": False}}),
     Case("small-batch", {"grpo": {"rolloutN": 3}, "training": {"batchSize": 8, "ppoMiniBatchSize": 4,
                                                                "microBatchSizePerGPU": 2}}),
-    Case("mini-batches-4gpu", {"resources": {"gpusPerNode": 4}, "training": {"batchSize": 32, "ppoMiniBatchSize": 8}}),
+    Case("mini-batches-4gpu", {"resources": {"gpusPerNode": 4}, "training": {"batchSize": 32, "ppoMiniBatchSize": 16}}),
     Case("no-kl", {"grpo": {"useKLLoss": False}}),
     Case("inline-reward", {"reward": {"inline": "def compute_score(data_source, solution_str, ground_truth, "
                                                 "extra_info=None, **kw):\n    return float(solution_str == ground_truth)\n"}}),

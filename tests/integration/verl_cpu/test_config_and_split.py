@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from grpo_api.job import GRPOJobInvalid
-from tests.integration.verl_cpu.harness import POD, ALL_PARAMS, build_overrides_for, compose, composed, job_for, job_of
+from tests.integration.verl_cpu.harness import (
+    ALL_PARAMS,
+    POD,
+    build_overrides_for,
+    compose,
+    composed,
+    job_for,
+    job_of,
+)
 
 
 def verl_validate(cfg) -> None:
@@ -21,12 +29,12 @@ def verl_validate(cfg) -> None:
 def worker_configs(cfg):
     """The dataclasses verl's workers build from the composed config (omega_conf_to_dataclass)."""
     from verl.utils.config import omega_conf_to_dataclass
-    from verl.workers.config import HFModelConfig, RolloutConfig
+    from verl.workers.config import HFModelConfig
 
     arr = cfg.actor_rollout_ref
     actor = omega_conf_to_dataclass(arr.actor)
-    ref = omega_conf_to_dataclass(arr.ref)
-    rollout = omega_conf_to_dataclass(arr.rollout, dataclass_type=RolloutConfig)
+    ref = arr.ref  # verl builds the reference worker from the actor's dataclass plus these keys
+    rollout = arr.rollout  # RolloutConfig needs the model's mtp section filled in by the worker
     return actor, ref, rollout, HFModelConfig
 
 
@@ -135,7 +143,11 @@ REJECTED = [
     pytest.param({"resources": {"gpusPerNode": 8}, "grpo": {"rolloutN": 5}, "training": {"batchSize": 3}},
                  "validate", id="batch-x-n-not-divisible-by-gpus",
                  marks=pytest.mark.xfail(strict=True, reason="issue 12: batchSize×rolloutN % GPUs not checked")),
-    pytest.param({"resources": {"gpusPerNode": 4}, "grpo": {"rolloutN": 2},
+    pytest.param({"resources": {"gpusPerNode": 4}, "grpo": {"rolloutN": 5},
+                  "training": {"batchSize": 32, "ppoMiniBatchSize": 8}},
+                 "split", id="mini-per-gpu-not-divisible-by-micro",
+                 marks=pytest.mark.xfail(strict=True, reason="issue 12: (ppoMiniBatchSize×n/dp) % micro not checked")),
+    pytest.param({"resources": {"gpusPerNode": 4}, "grpo": {"rolloutN": 3},
                   "training": {"batchSize": 8, "ppoMiniBatchSize": 2, "microBatchSizePerGPU": 1}},
                  "split", id="mini-x-n-not-divisible-by-dp",
                  marks=pytest.mark.xfail(strict=True, reason="issue 12: ppoMiniBatchSize×rolloutN % dp not checked")),

@@ -63,8 +63,8 @@ def clipfrac(clip: float) -> float:
 
 def expected_clipfrac(clip: float) -> float:
     """PPO clip: a token is clipped when the ratio leaves [1-ε, 1+ε] on the side its advantage pushes."""
-    upper = float((RATIOS > 1 + clip).float().mean())  # advantage > 0
-    lower = float((RATIOS < 1 - clip).float().mean())  # advantage < 0
+    upper = float((1 + clip < RATIOS).float().mean())  # advantage > 0
+    lower = float((1 - clip > RATIOS).float().mean())  # advantage < 0
     return (upper + lower) / 2
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from trainer_entry.exporter import JsonlTailer, TrainerState
 from tests.integration.verl_cpu.harness import composed, job_of
+from trainer_entry.exporter import JsonlTailer, TrainerState
 
 
 def test_verl_file_logger_output_is_parsed_by_our_exporter(tmp_path, monkeypatch):
