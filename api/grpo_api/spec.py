@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from .base import APIModel
 from .rules import Rule
-from .verl_keys import managed_key_owner, managed_parent_keys, managed_prefix_keys, managed_keys
+from .verl_keys import managed_key_owner, managed_keys, managed_parent_keys, managed_prefix_keys
 from .verl_rules import KL_TYPES, RESUME_PATH_RE, spec_errors
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"

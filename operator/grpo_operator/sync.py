@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from grpo_api import GRPOJobInvalid, parse_grpojob
 from grpo_api.constants import API_VERSION, KIND
+from grpo_api.verl_check import check_cached
 
 from . import events, reconcile, status_derive
 from .builders import build_children, default_image, kueue_queue
@@ -120,6 +121,12 @@ def _observe(namespace: str, name: str, body: dict[str, Any], workloads: list[di
     except GRPOJobInvalid as e:
         obs.spec_errors = e.errors
         return obs, None, None
+    verl = check_cached(job.spec)  # composes only with raw overrides, once per distinct spec
+    if verl.error:
+        obs.spec_errors = [f"spec.overrides: {verl.error}"]
+        return obs, None, None
+    for warning in verl.warnings:  # TODO(status refactor): a Warning condition + Event per distinct warning
+        log.info("GRPOJob %s/%s: %s", namespace, name, warning)
     obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
     obs.missing_refs = list(_missing_refs.get((namespace, name), []))  # as the last ensure_children found them
     return obs, job, job.spec.to_wire()
