@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grpo_api import GRPOJobInvalid, parse_grpojob
+from grpo_api.crd import build_crd
 from grpo_api.verl_keys import managed_key_owner
 from grpo_api.verl_overrides import VerlPaths, build_overrides, hydra_value
 from grpo_api.verl_rules import BatchShape, agent_workers, batch_errors, job_warnings
-from grpo_api.crd import build_crd
 from tests.apiserver_schema import validate_against_crd as _validate
 
 CRD = build_crd()
