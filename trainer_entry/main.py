@@ -34,6 +34,7 @@ from grpo_api import GRPOJob, GRPOJobInvalid, parse_grpojob
 from grpo_api import constants as c
 from grpo_api.pod_paths import DOWNLOAD_DIR, data_file_path, reward_file_path
 from grpo_api.spec import DataSource
+from grpo_api.verl_rules import job_warnings
 from trainer_entry.checkpoints import latest_checkpoint
 from trainer_entry.data import DataError, convert, load_rows, require_full_batch, rows_to_table
 from trainer_entry.errors import ConfigError, RewardError, TrainerError
@@ -184,7 +185,7 @@ def loud(message: str) -> None:
 
 def verl_overrides(job: GRPOJob, paths: RunPaths, reward: Path) -> list[str]:
     verl_paths = VerlPaths(
-        paths.train_parquet, paths.val_parquet, reward, paths.checkpoint_dir, paths.rollout_dir
+        paths.train_parquet, paths.val_parquet, reward, paths.checkpoint_dir, paths.rollout_dir, paths.metrics_path
     )
     return build_overrides(job.spec, verl_paths, experiment_name=job.metadata.name or "grpojob")
 
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         job = load_job(args.config)
         spec = job.spec
+        for warning in job_warnings(spec):
+            loud(str(warning))
         for d in (paths.data_dir, paths.checkpoint_dir, paths.metrics_path.parent):
             d.mkdir(parents=True, exist_ok=True)
         exporter = Exporter(

@@ -1,8 +1,9 @@
 """The default reward function: ``compute_score(data_source, solution_str, ground_truth, extra_info=None)``.
 
 Usable three ways: imported (``trainer_entry.reward_func``), by the local TRL engine, and by verl as
-``reward.custom_reward_function.path=<this file>`` with ``name=compute_score`` (or ``compute_score_batch``
-with ``reward.reward_manager=batch``). verl loads the file by path as a standalone module, so every import
+``reward.custom_reward_function.path=<this file>`` with ``name=compute_score``, called once per response by
+verl 0.9.1's default reward-loop manager (``reward.reward_manager.name=naive``; the registry holds dapo, gdpo,
+naive, rate_limited, remote: the legacy ``batch`` manager is not reachable in 0.9.1). verl loads the file by path as a standalone module, so every import
 here is absolute; that works because the trainer image installs the ``trainer_entry`` package.
 
 Scorers per ``data_source`` (the seed's names, plus verl's dataset names mapped to the same scorers):
@@ -128,7 +129,8 @@ def compute_score_batch(
 ) -> list[float]:
     """Score many responses in parallel (code cases run their sandboxes concurrently); order is kept.
 
-    The signature is verl's batch reward manager contract (``reward.reward_manager=batch``).
+    A helper for callers that score many responses at once (the local TRL engine, tests). verl 0.9.1 never
+    calls it: its reward loop calls ``compute_score`` per response (``naive`` manager).
     """
     n = len(solution_strs)
     if not (len(data_sources) == len(ground_truths) == n):

@@ -12,7 +12,8 @@ from pydantic import Field, field_validator
 
 from .base import APIModel
 from .rules import Rule
-from .verl_keys import managed_key_owner, managed_keys
+from .verl_keys import managed_key_owner, managed_keys, managed_parent_keys, managed_prefix_keys
+from .verl_rules import KL_TYPES, RESUME_PATH_RE, spec_errors
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -23,7 +24,8 @@ ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 # Hydra override grammar, simplified: key=value, +key=value, ++key=value, ~key[=value]
 OVERRIDE_PATTERN = r"^(~|\+{1,2})?[A-Za-z_][A-Za-z0-9_.\-/@\[\]]*(=.*)?$"
 
-KLLossType = Literal["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3", "full"]
+# Only the estimators verl 0.9.1 computes (verl_rules.KL_TYPES; "full" raises NotImplementedError in verl).
+KLLossType = Literal[KL_TYPES]  # type: ignore[valid-type]
 LossAggMode = Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
 DRGRPO_LOSS_AGG_MODE = "seq-mean-token-sum-norm"
 
@@ -149,6 +151,11 @@ class RewardSpec(APIModel):
                              description="A Python file inside the trainer image (or on this machine for --local).")
     function_name: str = Field("compute_score", pattern=PY_IDENTIFIER_PATTERN, max_length=128,
                                description="Function called as f(data_source, solution_str, ground_truth, extra_info).")
+    kwargs: dict[Annotated[str, Field(pattern=PY_IDENTIFIER_PATTERN, max_length=128)],
+                 str | int | float | bool] | None = Field(
+        None, max_length=64,
+        description="Extra keyword arguments passed to the reward function on every call "
+                    "(verl: +reward.custom_reward_function.reward_kwargs.NAME).")
 
 
     @property
@@ -170,7 +177,11 @@ class GRPOSpec(APIModel):
     kl_loss_type: KLLossType = Field("low_var_kl", alias="klLossType", description="How the KL term is estimated.")
     loss_agg_mode: LossAggMode = Field(
         "token-mean", description="Loss aggregation; seq-mean-token-sum-norm is DrGRPO (removes the length bias).")
-    clip_ratio: float = Field(0.2, gt=0, lt=1, description="PPO clip epsilon.")
+    clip_ratio: float = Field(0.2, gt=0, lt=1, description="PPO clip epsilon; the default of clipRatioLow and clipRatioHigh.")
+    clip_ratio_low: float | None = Field(
+        None, gt=0, lt=1, description="Lower clip epsilon (ratio >= 1 - low); unset: clipRatio.")
+    clip_ratio_high: float | None = Field(
+        None, gt=0, le=10, description="Upper clip epsilon (ratio <= 1 + high; DAPO clip-higher); unset: clipRatio.")
     entropy_coeff: float = Field(0.0, ge=0, le=1, description="Entropy bonus coefficient.")
 
 
@@ -200,7 +211,11 @@ class TrainingSpec(APIModel):
         None, ge=1, le=65536, description="Prompts per actor update; unset: equal to batchSize (one update per step).")
     micro_batch_size_per_gpu: int = Field(
         4, ge=1, le=1024, alias="microBatchSizePerGPU",
-        description="Micro batch per GPU for the actor update and log-prob passes.")
+        description="Responses per GPU per forward/backward of the actor update.")
+    log_prob_micro_batch_size_per_gpu: int | None = Field(
+        None, ge=1, le=1024, alias="logProbMicroBatchSizePerGPU",
+        description="Responses per GPU per forward of the old and reference log-prob passes (no gradients, so "
+                    "larger fits); unset: microBatchSizePerGPU.")
     save_freq: int = Field(20, ge=-1, description="Save a checkpoint every N steps (-1: never; verl still saves nothing then).")
     test_freq: int = Field(10, ge=-1, description="Validate every N steps (-1: never).")
     total_training_steps: int | None = Field(None, ge=1, description="Stop after N steps (overrides epochs).")
@@ -257,10 +272,17 @@ _RESUME_PATH_NEEDS_FROM = Rule(
     message="resumeMode resume_path needs resumeFrom (a global_step_N folder)",
     check=lambda c: c.resume_mode != "resume_path" or c.resume_from is not None,
 )
+# verl trainer/ppo/ray_trainer.py _load_checkpoint asserts "global_step_" in resume_from_path.
+_RESUME_FROM_IS_STEP = Rule(
+    cel="self.resumeMode != 'resume_path' || !has(self.resumeFrom) || self.resumeFrom.matches('global_step_[0-9]+')",
+    message="resumeFrom must name a global_step_N checkpoint folder (verl asserts it for resumeMode resume_path)",
+    check=lambda c: c.resume_mode != "resume_path" or c.resume_from is None or bool(RESUME_PATH_RE.search(c.resume_from)),
+    detail=lambda c: f"resumeFrom={c.resume_from!r}",
+)
 
 
 class CheckpointSpec(APIModel):
-    __rules__ = (_RESUME_PATH_NEEDS_FROM,)
+    __rules__ = (_RESUME_PATH_NEEDS_FROM, _RESUME_FROM_IS_STEP)
 
     claim_name: str | None = Field(
         None, min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN,
@@ -332,13 +354,58 @@ _GPUS_PER_NODE_MULTINODE = Rule(
     check=lambda s: s.resources.nodes == 1 or s.resources.gpus_per_node >= 1,
 )
 
+
+# --- verl 0.9.1 batch arithmetic (verl_rules.batch_errors restates it from verl's code) ---------------------
+# CEL: b prompts, n rollouts, m mini-batch prompts, G GPUs (= the FSDP data-parallel size), u / l micro batches.
+_B, _N, _G = "self.training.batchSize", "self.grpo.rolloutN", "(self.resources.gpusPerNode * self.resources.nodes)"
+_M = f"(has(self.training.ppoMiniBatchSize) ? self.training.ppoMiniBatchSize : {_B})"
+_U = "self.training.microBatchSizePerGPU"
+_L = f"(has(self.training.logProbMicroBatchSizePerGPU) ? self.training.logProbMicroBatchSizePerGPU : {_U})"
+_VERL_ONLY = "self.engine != 'verl' || self.resources.gpusPerNode < 1 || "
+
+
+def _verl_rule(field: str, cel: str, message: str) -> Rule:
+    def broken(s) -> list[str]:
+        return [m for f, m in spec_errors(s) if f == field]
+
+    return Rule(cel=_VERL_ONLY + cel, message=message, check=lambda s: not broken(s),
+                detail=lambda s: "; ".join(broken(s)))
+
+
+_VERL_BATCH_PER_GPU = _verl_rule(
+    "training.batchSize", f"({_B} * {_N}) % {_G} == 0",
+    "training.batchSize × grpo.rolloutN must be divisible by resources.gpusPerNode × resources.nodes "
+    "(verl validate_config)")
+_VERL_MINI_PER_DP = _verl_rule(
+    "training.ppoMiniBatchSize", f"{_M} <= {_B} && ({_M} * {_N}) % {_G} == 0",
+    "training.ppoMiniBatchSize × grpo.rolloutN must be divisible by the data-parallel size (gpusPerNode × nodes) "
+    "(verl train_mini_batch)")
+_VERL_ACTOR_MICRO = _verl_rule(
+    "training.microBatchSizePerGPU", f"({_M} * {_N}) % {_G} != 0 || (({_M} * {_N}) / {_G}) % {_U} == 0",
+    "the actor update's per-GPU mini batch (ppoMiniBatchSize × rolloutN / GPUs) must be divisible by "
+    "training.microBatchSizePerGPU (verl prepare_micro_batches)")
+_VERL_LOGPROB_MICRO = _verl_rule(
+    "training.logProbMicroBatchSizePerGPU", f"({_B} * {_N}) % {_G} != 0 || (({_B} * {_N}) / {_G}) % {_L} == 0",
+    "the log-prob passes' per-GPU batch (batchSize × rolloutN / GPUs) must be divisible by "
+    "training.logProbMicroBatchSizePerGPU (default microBatchSizePerGPU) (verl prepare_micro_batches)")
+
 SPEC_RULES = (_TP_DIVIDES_GPUS, _VERL_NEEDS_GPU, _MULTINODE_NEEDS_SHARED_VOLUME, _TRL_SINGLE_NODE,
-              _TRL_NO_OFFLOAD_OR_OVERRIDES, _GPUS_PER_NODE_MULTINODE)
+              _TRL_NO_OFFLOAD_OR_OVERRIDES, _GPUS_PER_NODE_MULTINODE, _VERL_BATCH_PER_GPU, _VERL_MINI_PER_DP,
+              _VERL_ACTOR_MICRO, _VERL_LOGPROB_MICRO)
 
 # CEL string literals need the regex's backslashes escaped once more.
-_MANAGED_KEYS_RE = "|".join(re.escape(k) for k in managed_keys()).replace("\\", "\\\\")
+def _cel_alternation(keys) -> str:
+    return "|".join(re.escape(k) for k in keys).replace("\\", "\\\\")
+
+
+# A managed key, any key under it, or a parent group holding one (`trainer={logger:[console]}`) is refused.
+_MANAGED_KEYS_RE = _cel_alternation(managed_keys())
+_PREFIX_KEYS_RE = _cel_alternation(managed_prefix_keys())
+_PARENT_KEYS_RE = _cel_alternation(managed_parent_keys())
 _OVERRIDES_RULE = {
-    "rule": f"self.all(o, !o.matches('^[+~]{{0,2}}({_MANAGED_KEYS_RE})(=|$)'))",
+    "rule": f"self.all(o, !o.matches('^[+~]{{0,2}}({_MANAGED_KEYS_RE})(=|$|[.])')"
+            f" && !o.matches('^[+~]{{0,2}}({_PREFIX_KEYS_RE})(=|$|[.])')"
+            f" && !o.matches('^[+~]{{0,2}}({_PARENT_KEYS_RE})(=|$)'))",
     "message": "spec.overrides may not set a key that a GRPOJob field manages (see README: GRPOJob reference)",
 }
 

@@ -19,6 +19,7 @@ from grpo_api.crd import render_crd_yaml
 from grpo_operator.builders import build_children, default_image
 
 from .manifests import RENDER_UID, Document, ManifestError, dump_stream, grpojob_documents, load_documents
+from .verl_report import command_comment, report
 
 # Extension point: subcommands implemented in other modules, imported only when run. Each module defines
 # `main(argv: list[str]) -> int | None` and parses its own arguments.
@@ -48,7 +49,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     docs = _grpojob_docs(args.file)
     if docs is None:
         return 1
-    objects, failed = [], False
+    objects, comments, failed = [], [], False
     for doc in docs:
         try:
             job = parse_grpojob(doc.body, source=f"{args.file} ({doc.label})")
@@ -57,6 +58,12 @@ def cmd_render(args: argparse.Namespace) -> int:
             failed = True
             continue
         namespace = args.namespace or job.metadata.namespace or "default"
+        check = report(job, f"{args.file} ({doc.label})")
+        if check.error:
+            _err(f"invalid GRPOJob in {args.file} ({doc.label}):\n  - spec.overrides: {check.error}")
+            failed = True
+            continue
+        comments.append(command_comment(job))
         try:
             objects.extend(build_children(job, uid=RENDER_UID, image=args.image or default_image(),
                                           namespace=namespace))
@@ -65,7 +72,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             failed = True
     if failed:
         return 1
-    sys.stdout.write(dump_stream(objects))
+    sys.stdout.write("".join(comments) + dump_stream(objects))
     return 0
 
 
@@ -82,6 +89,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             _err(f"{args.file}: {doc.label}: invalid")
             for line in err.errors:
                 _err(f"  - {line}")
+            continue
+        check = report(job, f"{args.file}: {doc.label}")
+        if check.error:
+            invalid += 1
+            _err(f"{args.file}: {doc.label}: invalid")
+            _err(f"  - spec.overrides: {check.error}")
             continue
         print(f"{args.file}: {doc.label}: valid ({'RayJob' if job.spec.is_multinode else 'Job'}, "
               f"engine {job.spec.engine})")

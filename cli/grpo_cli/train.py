@@ -15,6 +15,7 @@ from grpo_operator.builders import build_children, default_image
 from .manifests import RENDER_UID, dump_stream
 from .submit import connect, follow, inline_local_files, submit
 from .train_args import TrainRequest, UsageError, build_request
+from .verl_report import command_comment, report
 
 EXIT_USAGE = 2
 
@@ -79,7 +80,7 @@ def dry_run(req: TrainRequest, namespace: str | None) -> int:
     ns = namespace or job.metadata.namespace or "default"
     objects = ([data_cm] if data_cm else []) + [job.to_wire()]
     objects += build_children(job, uid=RENDER_UID, image=default_image(), namespace=ns)
-    sys.stdout.write(dump_stream(objects))
+    sys.stdout.write(command_comment(job) + dump_stream(objects))
     return 0
 
 
@@ -116,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         _check_local_files(req)
         if req.local:
             _check_local_engine(req, engine_here)
-        parse_grpojob(req.manifest)  # every flag problem reported before anything runs
+        check = report(parse_grpojob(req.manifest), "GRPOJob")  # every flag problem before anything runs
+        if check.error:
+            raise UsageError(f"spec.overrides: {check.error}")
         if req.dry_run:
             return dry_run(req, req.namespace)
         preflight_local_files(req)

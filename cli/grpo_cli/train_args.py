@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"{help_} (default: {_lookup(defaults, field)})")
     parser.add_argument("--drgrpo", action="store_true",
                         help=f"DrGRPO: loss_agg_mode={DRGRPO_LOSS_AGG_MODE} and, unless --norm_adv_by_std is "
-                             "given, no std normalisation (as in verl's DrGRPO recipe)")
+                             "given, no std normalisation, and unless --use_kl_loss is given, no KL loss (as in "
+                             "verl's DrGRPO docs); verl divides by maxResponseLength, a constant")
     parser.add_argument("--data", help="training data: a local .json/.jsonl/.parquet file, pvc://CLAIM/PATH, "
                                        "configmap://NAME/KEY or https://URL (local CPU default: embedded toy data)")
     parser.add_argument("--val_data", help="validation data, same forms as --data")
@@ -287,6 +288,8 @@ def build_request(argv: list[str], *, local_engine: str | None = None,
         _set(spec, "grpo.lossAggMode", DRGRPO_LOSS_AGG_MODE)
         if args.norm_adv_by_std is None:  # Dr. GRPO also drops the std normalisation (as verl's recipe does)
             _set(spec, "grpo.normAdvByStd", False)
+        if args.use_kl_loss is None:  # and the KL loss (verl docs/algo/grpo.md, DrGRPO)
+            _set(spec, "grpo.useKLLoss", False)
 
     passthrough = []
     for item in overrides:

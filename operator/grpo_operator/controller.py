@@ -197,8 +197,9 @@ class Controller:
         # just created (or of any state a status was already derived from) is recognised by the objects' versions,
         # without parsing the spec.
         r = self.reconciler
-        if known is not None and not r.busy(key) and (r.already_derived(namespace, name, known, workloads, pods)
-                                                      or r.status_settled(namespace, name, known, workloads, pods)):
+        if known is not None and not r.busy(key) and (
+                r.already_derived(namespace, name, known, workloads, pods)
+                or await r.status_settled(namespace, name, known, workloads, pods)):
             status = known.get("status")
         else:
             with metrics.observe("status"):

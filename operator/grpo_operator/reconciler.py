@@ -26,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from grpo_api import GRPOJob, GRPOJobInvalid, parse_grpojob
 from grpo_api.constants import API_VERSION, KIND
 from grpo_api.pod_paths import config_map_name, reward_config_map_name
+from grpo_api.verl_check import check_cached
 
 from . import children, events, status_derive
 from .builders import build_children, default_image, kueue_queue
@@ -117,7 +118,7 @@ class Reconciler:
                 return None
             uid = body["metadata"]["uid"]
             workloads = self.expectations.overlay(key, workloads)
-            obs, job, wire_spec = self._observe(key, body, workloads, [])
+            obs, job, wire_spec = await self._observe(key, body, workloads, [])
             if job is None:  # an invalid spec: the status lane reports it
                 return obs
             obs.missing_refs = self.missing_refs[key] = await self._missing_references(job, namespace)
@@ -150,7 +151,7 @@ class Reconciler:
             if (body := await self._get(namespace, name, known)) is None:
                 return None
             previous = self.statuses.previous(key, body)
-            obs, status = self._derive(key, body, self.expectations.overlay(key, workloads), pods, previous)
+            obs, status = await self._derive(key, body, self.expectations.overlay(key, workloads), pods, previous)
             if status_derive.status_changed(previous, status):
                 try:
                     await self.kube.patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
@@ -171,12 +172,13 @@ class Reconciler:
         workload = live_workload(body, self.expectations.overlay(key, workloads))
         return self.statuses.derived_from(key) == self._basis(key, body, workload, pods)
 
-    def status_settled(self, namespace: str, name: str, body: dict[str, Any], workloads: list[dict],
-                       pods: list[dict]) -> bool:
-        """Whether `sync_status` would write nothing (pure and cheap: runs in kopf's event loop)."""
+    async def status_settled(self, namespace: str, name: str, body: dict[str, Any], workloads: list[dict],
+                             pods: list[dict]) -> bool:
+        """Whether `sync_status` would write nothing (no API call; cheap unless a spec's raw overrides are being
+        composed for the first time, which runs off the event loop)."""
         key = (namespace, name)
         previous = self.statuses.previous(key, body)
-        obs, status = self._derive(key, body, self.expectations.overlay(key, workloads), pods, previous)
+        obs, status = await self._derive(key, body, self.expectations.overlay(key, workloads), pods, previous)
         if status_derive.status_changed(previous, status):
             return False
         self.track(namespace, name, status, obs)
@@ -198,7 +200,7 @@ class Reconciler:
             return None
         return body
 
-    def _observe(self, key: Key, body: dict[str, Any], workloads: list[dict], pods: list[dict]):
+    async def _observe(self, key: Key, body: dict[str, Any], workloads: list[dict], pods: list[dict]):
         """What exists for this GRPOJob: (Observed, parsed GRPOJob or None, wire spec or None)."""
         meta, spec = body["metadata"], body.get("spec") or {}
         obs = status_derive.Observed(generation=meta.get("generation"), suspend=bool(spec.get("suspend")),
@@ -209,13 +211,21 @@ class Reconciler:
         except GRPOJobInvalid as e:
             obs.spec_errors = e.errors
             return obs, None, None
+        # verl's own Hydra config refuses unknown override keys: composed (seconds of CPU, off the event loop)
+        # only for a spec with raw overrides, once per distinct spec.
+        verl = check_cached(job.spec) if not job.spec.overrides else await asyncio.to_thread(check_cached, job.spec)
+        if verl.error:
+            obs.spec_errors = [f"spec.overrides: {verl.error}"]
+            return obs, None, None
+        for warning in verl.warnings:  # settings without effect; not (yet) a condition
+            log.info("GRPOJob %s/%s: %s", key[0], key[1], warning)
         obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
         obs.missing_refs = list(self.missing_refs.get(key, []))  # as the last ensure_children found them
         return obs, job, job.spec.to_wire()
 
-    def _derive(self, key: Key, body: dict[str, Any], workloads: list[dict], pods: list[dict],
-                previous: dict[str, Any]) -> tuple[status_derive.Observed, dict[str, Any]]:
-        obs, _, wire_spec = self._observe(key, body, workloads, pods)
+    async def _derive(self, key: Key, body: dict[str, Any], workloads: list[dict], pods: list[dict],
+                      previous: dict[str, Any]) -> tuple[status_derive.Observed, dict[str, Any]]:
+        obs, _, wire_spec = await self._observe(key, body, workloads, pods)
         if wire_spec is not None:
             obs.rejected_fields = children.rejected_fields(obs.workload, wire_spec)
         obs.pods = pods if obs.workload is not None else []

@@ -269,6 +269,19 @@ def test_kueue_queue_label_creates_a_suspended_child_left_for_kueue(cluster, ope
 # --- invalid specs and missing references -------------------------------------------------------------------
 
 
+def test_an_override_verl_does_not_know_is_refused_with_hydras_message(cluster, operator):
+    """`trainer.foo=1` composes against verl 0.9.1's own Hydra config in the operator (off its event loop): the
+    job is refused in seconds with Hydra's words, before any pod or image pull."""
+    name = "typo"
+    cluster.create(grpojob(name, {**BASE_SPEC, "overrides": ["trainer.foo=1"]}))
+    until(lambda: cluster.phase(name) == "Failed", "phase Failed", operator, timeout=60)
+    valid = cluster.condition(name, "Valid")
+    assert valid["status"] == "False" and valid["reason"] == "InvalidSpec"
+    assert "spec.overrides" in valid["message"] and "trainer.foo" in valid["message"]
+    assert cluster.job(name) is None and cluster.configmap(f"{name}-config") is None
+    until(lambda: any(e["reason"] == "InvalidSpec" for e in cluster.events(name)), "a Warning Event", operator)
+
+
 def test_invalid_spec_fails_once_without_retry_storm(cluster, operator, api):
     name = "bad"
     spec = {**BASE_SPEC, "grpo": {"rolloutN": 1}, "trainig": {"epochs": 2}}  # passes no CRD here, fails the models

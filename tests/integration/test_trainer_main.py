@@ -88,7 +88,7 @@ class Run:
         spec = {
             "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"},
             "data": {"train": {"path": str(data)}},
-            "training": {"batchSize": 2},
+            "training": {"batchSize": 2, "microBatchSizePerGPU": 2},  # 2 prompts × 5 rollouts: micro must divide 10
         }
         spec.update(spec_extra or {})
         job = {"apiVersion": c.API_VERSION, "kind": c.KIND, "metadata": {"name": "t1"}, "spec": spec}
@@ -244,7 +244,8 @@ def test_config_errors(tmp_path, config_text, spec_extra, words):
 
 
 def test_too_few_cpus_for_ray(tmp_path):
-    run = Run(tmp_path, spec_extra={"resources": {"gpusPerNode": 8}}, args=["--cpus", "16"])
+    run = Run(tmp_path, spec_extra={"resources": {"gpusPerNode": 8}, "grpo": {"rolloutN": 4},
+                                    "training": {"batchSize": 2, "microBatchSizePerGPU": 1}}, args=["--cpus", "16"])
     code, out = run.wait()
     assert code == c.EXIT_RAY_RESOURCES, out
     assert "verl needs at least 3 per GPU + 9 = 33" in out

@@ -168,7 +168,7 @@ def test_unknown_override_fails_with_verl_message(verl_compose):
     )
     with pytest.raises(OverrideError) as err:
         verl_compose(build_overrides(spec, PATHS))
-    assert isinstance(err.value.__cause__, ConfigCompositionException)
+    assert isinstance(err.value.__cause__.__cause__, ConfigCompositionException)
     assert "Could not override 'actor_rollout_ref.actor.no_such_key'" in str(err.value)
     assert "is not in struct" in str(err.value)
 
@@ -180,6 +180,17 @@ def test_string_values_survive_hydra_parsing(verl_compose):
     )
     cfg = verl_compose(build_overrides(odd, PATHS))
     assert cfg.actor_rollout_ref.model.path == "/models/it's a,model=[x]"
+
+
+def test_string_values_are_never_interpolated_or_unescaped(verl_compose, monkeypatch):
+    """`${oc.env:X}`, quotes and backslashes in a field reach verl exactly as written."""
+    monkeypatch.setenv("GRPO_SECRET_X", "LEAKED")
+    texts = ["${oc.env:GRPO_SECRET_X}", "a\\${oc.env:GRPO_SECRET_X}", "back\\slash", "end\\", "q\\'x",
+             "${data.train_files}", "\\\\n", "it's"]
+    spec = VERL_JOBS[0].values[0].spec
+    overrides = [*build_overrides(spec, PATHS), *(f"+data.grpo_probe_{i}={hydra_value(t)}" for i, t in enumerate(texts))]
+    cfg = verl_compose(overrides)
+    assert [cfg.data[f"grpo_probe_{i}"] for i in range(len(texts))] == texts
 
 
 def test_hydra_value():

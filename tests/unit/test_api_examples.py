@@ -48,4 +48,9 @@ def test_seed_defaults():
 def test_drgrpo_example_uses_the_seed_loss_mode():
     job = parse_grpojob(_grpojobs(REPO / "examples" / "drgrpo-lora-offload.yaml")[0])
     assert job.spec.grpo.loss_agg_mode == "seq-mean-token-sum-norm"
-    assert job.spec.memory.ref_param_offload and job.spec.model.lora_rank == 8
+    assert job.spec.memory.actor_param_offload and job.spec.model.lora_rank == 8
+    # as verl's DrGRPO docs configure it, and without settings verl would ignore (reference offload with LoRA)
+    assert not job.spec.grpo.use_kl_loss and not job.spec.grpo.norm_adv_by_std
+    from grpo_api.verl_rules import job_warnings
+
+    assert job_warnings(job.spec) == []
