@@ -38,9 +38,11 @@ def compose(overrides: list[str]):
 
 @functools.cache
 def _compose(overrides: tuple[str, ...]):
-    from trainer_entry.verl_engine.overrides import compose_verl_config
+    # Hydra alone (grpo_api.verl_overrides.compose_config): this layer wants verl's own verdicts, not the
+    # project's restatement of them that compose() adds on top.
+    from grpo_api.verl_overrides import compose_config
 
-    return compose_verl_config(list(overrides))
+    return compose_config(list(overrides))
 
 
 POD = dict(train=Path("/outputs/data/train.parquet"), val=Path("/outputs/data/val.parquet"),

@@ -141,24 +141,18 @@ def test_one_step_splits_into_whole_micro_batches(case):
 # Jobs verl 0.9.1 rejects (its own code raises on them); the project must refuse each at apply time.
 REJECTED = [
     pytest.param({"resources": {"gpusPerNode": 8}, "grpo": {"rolloutN": 5}, "training": {"batchSize": 3}},
-                 "validate", id="batch-x-n-not-divisible-by-gpus",
-                 marks=pytest.mark.xfail(strict=True, reason="issue 12: batchSize×rolloutN % GPUs not checked")),
+                 "validate", id="batch-x-n-not-divisible-by-gpus"),
     pytest.param({"resources": {"gpusPerNode": 4}, "grpo": {"rolloutN": 5},
                   "training": {"batchSize": 32, "ppoMiniBatchSize": 8}},
-                 "split", id="mini-per-gpu-not-divisible-by-micro",
-                 marks=pytest.mark.xfail(strict=True, reason="issue 12: (ppoMiniBatchSize×n/dp) % micro not checked")),
+                 "split", id="mini-per-gpu-not-divisible-by-micro"),
     pytest.param({"resources": {"gpusPerNode": 4}, "grpo": {"rolloutN": 3},
                   "training": {"batchSize": 8, "ppoMiniBatchSize": 2, "microBatchSizePerGPU": 1}},
-                 "split", id="mini-x-n-not-divisible-by-dp",
-                 marks=pytest.mark.xfail(strict=True, reason="issue 12: ppoMiniBatchSize×rolloutN % dp not checked")),
+                 "split", id="mini-x-n-not-divisible-by-dp"),
     pytest.param({"grpo": {"rolloutN": 3}, "training": {"batchSize": 4, "microBatchSizePerGPU": 8}},
-                 "split", id="per-gpu-split-not-divisible-by-micro",
-                 marks=pytest.mark.xfail(strict=True, reason="issue 12: per-GPU split % micro batch not checked")),
-    pytest.param({"grpo": {"klLossType": "full"}}, "kl", id="kl-loss-type-full",
-                 marks=pytest.mark.xfail(strict=True, reason="issue 12: klLossType full accepted")),
+                 "split", id="per-gpu-split-not-divisible-by-micro"),
+    pytest.param({"grpo": {"klLossType": "full"}}, "kl", id="kl-loss-type-full"),
     pytest.param({"checkpoint": {"resumeMode": "resume_path", "resumeFrom": "/outputs/checkpoints/latest"}},
-                 "resume", id="resume-path-without-global-step",
-                 marks=pytest.mark.xfail(strict=True, reason="issue 12: resumeFrom not checked for global_step_")),
+                 "resume", id="resume-path-without-global-step"),
 ]
 
 

@@ -68,7 +68,6 @@ def expected_clipfrac(clip: float) -> float:
     return (upper + lower) / 2
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: grpo.clipRatio does not reach clip_ratio_low/high")
 @pytest.mark.parametrize("clip", [0.1, 0.3])
 def test_clip_ratio_reaches_verls_policy_loss(clip):
     assert clipfrac(clip) == pytest.approx(expected_clipfrac(clip))
@@ -96,7 +95,6 @@ def test_loss_agg_mode_takes_effect():
 DRGRPO = {"grpo": {"lossAggMode": "seq-mean-token-sum-norm", "normAdvByStd": False}}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: DrGRPO needs a constant loss_scale_factor")
 def test_drgrpo_normaliser_is_constant():
     """DrGRPO divides each sequence's token sum by one constant; with loss_scale_factor null verl 0.9.1 divides
     by the padded width of the micro-batch, so the same tokens padded differently give a different loss."""
