@@ -189,7 +189,8 @@ async def _ensure_children(namespace: str, name: str, workloads: list[dict],
     try:
         with metrics.observe("grpojob"):
             try:
-                obs = await sync.ensure_children(_kube(), namespace, name, workloads=workloads, known=known)
+                obs = await sync.ensure_children(_kube(), namespace, name, workloads=workloads, known=known,
+                                                 network_policy=CONFIG.network_policy)
             except reconcile.ChildConflict as e:
                 raise kopf.TemporaryError(str(e), delay=5) from None
     except kopf.TemporaryError as e:  # a name conflict: nothing reconciled yet

@@ -29,7 +29,13 @@ from grpo_api import GRPOJobInvalid, parse_grpojob
 from grpo_api.constants import API_VERSION, KIND
 
 from . import events, reconcile, status_derive
-from .builders import build_children, default_image, kueue_queue
+from .builders import (
+    DEFAULT_NETWORK_POLICY,
+    NetworkPolicySettings,
+    build_children,
+    default_image,
+    kueue_queue,
+)
 from .kube import Kube
 from .references import missing_references, objects_to_fetch
 
@@ -183,7 +189,9 @@ async def _current(kube: Kube, namespace: str, name: str, known: dict[str, Any] 
 
 
 async def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: list[dict],
-                          known: dict[str, Any] | None) -> status_derive.Observed | None:
+                          known: dict[str, Any] | None,
+                          network_policy: NetworkPolicySettings = DEFAULT_NETWORK_POLICY,
+                          ) -> status_derive.Observed | None:
     """Create, adopt or delete the children so they match the spec (idempotent); None when the GRPOJob is gone.
 
     `known` is the GRPOJob as the watch last showed it; without it the GRPOJob is fetched. The Observed that is
@@ -205,7 +213,8 @@ async def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: l
         if obs.missing_refs:
             return obs
         previous = _previous(namespace, name, body)
-        desired = build_children(job, uid=uid, image=default_image(), namespace=namespace)
+        desired = build_children(job, uid=uid, image=default_image(), namespace=namespace,
+                                 network_policy=network_policy)
         finished = bool(previous.get("completionTime")) and previous.get("phase") in ("Succeeded", "Failed")
         owned = [w for w in workloads if reconcile.owned_by(w, uid)]
         plan = reconcile.plan(desired, owned, spec=wire_spec, finished=finished)
