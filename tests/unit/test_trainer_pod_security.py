@@ -123,6 +123,18 @@ def test_checker_flags_a_violating_pod(case):
     assert problems and any(expected in p for p in problems), problems
 
 
+def test_kuberay_sidecar_submitter_is_the_known_exception():
+    """KubeRay's SidecarMode submitter (GetDefaultSubmitterContainer: name, image, resources; command and env
+    added) sets no container securityContext: the head pod it lands in leaves "restricted" (README: Security
+    model). The pod-level settings still make it non-root with seccomp."""
+    head = copy.deepcopy(_templates(_workload(children("multi-node.yaml")))[0]["spec"])
+    head["containers"].append({"name": "ray-job-submitter", "image": head["containers"][0]["image"],
+                               "command": ["ray", "job", "submit"], "resources": {"limits": {"cpu": "1"}}})
+    problems = restricted_violations(head)
+    assert problems and all("containers[1]" in p for p in problems), problems
+    assert {p.split(":")[0] for p in problems} == {"Privilege Escalation", "Capabilities"}
+
+
 # --- the NetworkPolicy ------------------------------------------------------------------------------------
 
 
