@@ -297,6 +297,30 @@ class CheckpointSpec(APIModel):
                             description="After training, merge the last checkpoint into a Hugging Face model.")
 
 
+# Capabilities a GRPOJob may add to the trainer containers (everything else stays dropped). IPC_LOCK: pinned
+# memory for InfiniBand/RDMA; SYS_NICE: NUMA/CPU affinity of NCCL and Ray workers. Either one takes the pod
+# out of the Pod Security Standards "restricted" profile (only NET_BIND_SERVICE is allowed there).
+ALLOWED_ADD_CAPABILITIES = ("IPC_LOCK", "SYS_NICE", "NET_BIND_SERVICE")
+TRAINER_UID = 10001  # the trainer image's numeric user (images/trainer/Dockerfile)
+
+
+class PodSecurity(APIModel):
+    """Identity and extra privileges of the trainer containers (Pod Security Standards "restricted" by default:
+    non-root, no privilege escalation, every capability dropped, seccomp RuntimeDefault, read-only root)."""
+
+    run_as_user: int = Field(TRAINER_UID, ge=1, le=2147483647,
+                             description="Numeric uid of every trainer container (never 0).")
+    run_as_group: int = Field(TRAINER_UID, ge=1, le=2147483647, description="Numeric primary gid (never 0).")
+    fs_group: int = Field(TRAINER_UID, ge=1, le=2147483647,
+                          description="Group that owns the volumes (outputs/checkpoint PVC) so the trainer can write them.")
+    read_only_root_filesystem: bool = Field(
+        True, description="Read-only image filesystem; HOME, caches and /tmp are emptyDirs.")
+    add_capabilities: list[Literal[ALLOWED_ADD_CAPABILITIES]] | None = Field(  # type: ignore[valid-type]
+        None, max_length=3,
+        description="Capabilities to add back, e.g. IPC_LOCK for InfiniBand/RDMA (allowed: IPC_LOCK, SYS_NICE, "
+                    "NET_BIND_SERVICE; IPC_LOCK and SYS_NICE leave the \"restricted\" profile).")
+
+
 class PodSpec(APIModel):
     """Scheduling and environment of the trainer pods."""
 
@@ -310,6 +334,17 @@ class PodSpec(APIModel):
     image_pull_secrets: list[LocalObjectReference] | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
+    # Both unset by default (the builders apply the defaults), so adding them changed no stored spec.
+    automount_service_account_token: bool | None = Field(
+        None, description="true: mount the service account's API token (default false: nothing in the trainer "
+                          "uses the Kubernetes API).")
+    security_context: PodSecurity | None = Field(
+        None, description="uid/gid/fsGroup (default 10001), read-only root (default true) and added capabilities "
+                          "of the trainer containers.")
+
+    @property
+    def security(self) -> PodSecurity:
+        return self.security_context or PodSecurity()
 
 
 # --- cross-field rules on the whole spec ------------------------------------------------------------------
@@ -426,7 +461,7 @@ class GRPOJobSpec(APIModel):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Nodes, GPUs, CPU, memory, shm.")
     memory: MemorySpec = Field(default_factory=MemorySpec, description="Memory options: FSDP CPU offload.")
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="Outputs volume, resume, HF export.")
-    pod: PodSpec = Field(default_factory=PodSpec, description="Trainer pod: nodeSelector, tolerations, affinity, priorityClassName, serviceAccountName, env, envFrom, imagePullSecrets, labels, annotations (core/v1 shapes).")
+    pod: PodSpec = Field(default_factory=PodSpec, description="Trainer pod: nodeSelector, tolerations, affinity, priorityClassName, serviceAccountName, env, envFrom, imagePullSecrets, labels, annotations (core/v1 shapes); automountServiceAccountToken, securityContext.")
     overrides: list[Annotated[str, Field(max_length=512, pattern=OVERRIDE_PATTERN)]] = Field(
         default=[], max_length=100,
         json_schema_extra={"x-kubernetes-validations": [_OVERRIDES_RULE]},

@@ -75,6 +75,7 @@ def _live(obj: dict[str, Any]) -> bool:
 @dataclass
 class Plan:
     ensure_configmaps: list[dict[str, Any]] = field(default_factory=list)
+    ensure_others: list[dict[str, Any]] = field(default_factory=list)  # e.g. the NetworkPolicy: kept in sync
     configmaps_writable: bool = True  # False while a workload runs
     create_workload: dict[str, Any] | None = None
     delete_workloads: list[dict[str, Any]] = field(default_factory=list)
@@ -90,6 +91,7 @@ def plan(desired: list[dict[str, Any]], existing_workloads: list[dict[str, Any]]
     wanted = next(c for c in desired if c["kind"] in WORKLOAD_KINDS)
     live = [w for w in existing_workloads if _live(w)]
     out.ensure_configmaps = [c for c in desired if c["kind"] == "ConfigMap"]
+    out.ensure_others = [c for c in desired if c["kind"] not in (*WORKLOAD_KINDS, "ConfigMap")]
     if spec.get("suspend"):
         out.delete_workloads = live
         return out
@@ -116,6 +118,8 @@ async def apply(kube: Kube, p: Plan, *, uid: str) -> dict[str, Any] | None:
     """Carry out a plan; returns the workload that exists afterwards (None while suspended or finished)."""
     for cm in p.ensure_configmaps:
         await _ensure_configmap(kube, cm, uid=uid, writable=p.configmaps_writable)
+    for obj in p.ensure_others:
+        await _ensure_spec(kube, obj, uid=uid)
     for w in p.delete_workloads:
         await kube.delete(w["apiVersion"], w["kind"], w["metadata"]["namespace"], w["metadata"]["name"])
     if p.delete_workloads:
@@ -152,3 +156,12 @@ async def _ensure_configmap(kube: Kube, cm: dict[str, Any], *, uid: str, writabl
         # merge patch: keys the builder no longer produces are removed with null
         data = {k: None for k in existing.get("data") or {}} | dict(cm.get("data") or {})
         await kube.patch("v1", "ConfigMap", meta["namespace"], meta["name"], {"data": data})
+
+
+async def _ensure_spec(kube: Kube, obj: dict[str, Any], *, uid: str) -> None:
+    """Create or adopt a child whose whole state is its spec (a NetworkPolicy); rewrite a spec that drifted."""
+    existing = await _create_or_adopt(kube, obj, uid=uid)
+    if existing.get("spec") != obj.get("spec"):
+        meta = obj["metadata"]
+        spec = {k: None for k in existing.get("spec") or {}} | dict(obj.get("spec") or {})
+        await kube.patch(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"], {"spec": spec})

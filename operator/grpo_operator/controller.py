@@ -62,7 +62,7 @@ class Controller:
         self.indices = {name: indices[name] for name in INDEX_NAMES}
         self.loop = asyncio.get_running_loop()
         self.phases = metrics.PhaseGauge()
-        self.reconciler = Reconciler(kube, track=self._track)
+        self.reconciler = Reconciler(kube, track=self._track, network_policy=config.network_policy)
         self.reconcile_slots = asyncio.Semaphore(config.workers)  # like controller-runtime's MaxConcurrentReconciles
         self.reconciling = 0  # ensure_children calls queued or running
         self.synced: dict[Key, tuple] = {}  # what the last successful ensure_children reconciled, per GRPOJob

@@ -8,7 +8,7 @@ from typing import Any
 # Reasons that describe a problem even when the phase is not Failed.
 WARNING_REASONS = frozenset({
     "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError",
-    "CrashLoopBackOff", "Evicted", "SpecChangeRejected",
+    "CrashLoopBackOff", "Evicted", "SpecChangeRejected", "SecretNotFound",
 })
 
 

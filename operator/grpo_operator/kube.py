@@ -28,10 +28,10 @@ AUTH_REFRESH_S = 60.0  # re-run the client's auth hooks (token file / exec plugi
 
 PLURALS = {
     ("v1", "ConfigMap"): "configmaps",
-    ("v1", "Secret"): "secrets",
     ("v1", "Pod"): "pods",
     ("batch/v1", "Job"): "jobs",
     ("ray.io/v1", "RayJob"): "rayjobs",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     (API_VERSION, KIND): PLURAL,
 }
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from grpo_api.constants import OPERATOR_METRICS_PORT, TRAINER_METRICS_PORT
+
+from .builders import NetworkPolicySettings
 
 
 def _env(name: str, default: str) -> str:
@@ -18,6 +22,40 @@ def _float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"environment variable {name}={raw!r}: expected a number of seconds") from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name, "true" if default else "false").strip().lower()
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise ValueError(f"environment variable {name}={raw!r}: expected true or false")
+
+
+def _json_list(name: str, default: tuple[dict[str, Any], ...] | None) -> tuple[dict[str, Any], ...] | None:
+    """A JSON list of objects (NetworkPolicy peers or egress rules); unset or empty text: the default."""
+    raw = _env(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise ValueError(f"environment variable {name}: not JSON ({e})") from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"environment variable {name}: expected a JSON list of objects, got {raw[:200]!r}")
+    return tuple(value)
+
+
+def network_policy_from_env() -> NetworkPolicySettings:
+    """The chart's `networkPolicy.*` values, as the Deployment passes them."""
+    default = NetworkPolicySettings()
+    return NetworkPolicySettings(
+        enabled=_bool("GRPO_NETWORK_POLICY", default.enabled),
+        metrics_from=_json_list("GRPO_NETWORK_POLICY_METRICS_FROM", default.metrics_from) or (),
+        ray_dashboard_from=_json_list("GRPO_NETWORK_POLICY_RAY_DASHBOARD_FROM", default.ray_dashboard_from) or (),
+        egress_to=_json_list("GRPO_NETWORK_POLICY_EGRESS_TO", None),
+    )
 
 
 @dataclass(frozen=True)
@@ -33,6 +71,7 @@ class OperatorConfig:
     workers: int = 16  # concurrent API requests (connection pool size) of the reconcile and status lanes
     watch_server_timeout_s: float = 600.0
     watch_client_timeout_s: float = 660.0
+    network_policy: NetworkPolicySettings = field(default_factory=NetworkPolicySettings)
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -47,6 +86,7 @@ class OperatorConfig:
             workers=int(_env("GRPO_OPERATOR_WORKERS", str(cls.workers))),
             watch_server_timeout_s=_float("GRPO_WATCH_SERVER_TIMEOUT", cls.watch_server_timeout_s),
             watch_client_timeout_s=_float("GRPO_WATCH_CLIENT_TIMEOUT", cls.watch_client_timeout_s),
+            network_policy=network_policy_from_env(),
         )
 
     def metrics_url(self, pod_ip: str) -> str:

@@ -29,7 +29,13 @@ from grpo_api.pod_paths import config_map_name, reward_config_map_name
 from grpo_api.verl_check import check_cached
 
 from . import children, events, status_derive
-from .builders import build_children, default_image, kueue_queue
+from .builders import (
+    DEFAULT_NETWORK_POLICY,
+    NetworkPolicySettings,
+    build_children,
+    default_image,
+    kueue_queue,
+)
 from .expectations import Expectations
 from .kube import Kube
 from .references import missing_references, objects_to_fetch
@@ -80,8 +86,10 @@ def _finished(previous: dict[str, Any]) -> bool:
 class Reconciler:
     """The two steps, and what they remember between runs (per GRPOJob key)."""
 
-    def __init__(self, kube: Kube, *, track: Track, post: Post = events.post):
+    def __init__(self, kube: Kube, *, track: Track, post: Post = events.post,
+                 network_policy: NetworkPolicySettings = DEFAULT_NETWORK_POLICY):
         self.kube = kube
+        self.network_policy = network_policy  # the operator's settings for each GRPOJob's NetworkPolicy child
         self.track = track  # told every status derived (metrics, progress poller)
         self.post = post  # posts the transition Events (kopf's event queue)
         self.expectations = Expectations()
@@ -124,7 +132,8 @@ class Reconciler:
             obs.missing_refs = self.missing_refs[key] = await self._missing_references(job, namespace)
             if obs.missing_refs:
                 return obs
-            desired = build_children(job, uid=uid, image=default_image(), namespace=namespace)
+            desired = build_children(job, uid=uid, image=default_image(), namespace=namespace,
+                                     network_policy=self.network_policy)
             owned = [w for w in workloads if children.owned_by(w, uid)]
             plan = children.plan(desired, owned, spec=wire_spec, finished=_finished(self.statuses.previous(key, body)))
             try:

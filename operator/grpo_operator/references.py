@@ -1,7 +1,11 @@
-"""Check that the ConfigMaps and Secrets a GRPOJob names exist (and hold the named keys) before running it.
+"""Check that the ConfigMaps a GRPOJob names exist (and hold the named keys) before running it.
 
 Without this, a typo in a ConfigMap name shows up much later as a pod stuck in ContainerCreating; with it,
 the GRPOJob fails at once with a condition that names the field, the object and the missing key.
+
+Secrets are never read: the operator has no permission on them (`get` would return their data). A missing
+Secret shows up in the trainer pod's own state (CreateContainerConfigError), which status_derive reports as
+SecretNotFound naming the Secret.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from grpo_api import GRPOJob
 
 @dataclass(frozen=True)
 class Ref:
-    kind: str  # ConfigMap | Secret
+    kind: str  # ConfigMap
     name: str
     key: str | None
     field: str  # where the spec names it
@@ -23,7 +27,7 @@ class Ref:
 
 
 def referenced_objects(job: GRPOJob) -> list[Ref]:
-    """Every required ConfigMap/Secret the trainer pod needs (optional refs are left out)."""
+    """Every required ConfigMap the trainer pod needs (optional refs and Secrets are left out)."""
     spec = job.spec
     refs: list[Ref] = []
     for part in ("train", "val"):
@@ -38,18 +42,11 @@ def referenced_objects(job: GRPOJob) -> list[Ref]:
         source = env.value_from
         if source is None:
             continue
-        if source.secret_key_ref is not None and not source.secret_key_ref.optional:
-            sel = source.secret_key_ref
-            refs.append(Ref("Secret", sel.name, sel.key, f"spec.pod.env[{i}].valueFrom.secretKeyRef",
-                            "SecretNotFound"))
         if source.config_map_key_ref is not None and not source.config_map_key_ref.optional:
             sel = source.config_map_key_ref
             refs.append(Ref("ConfigMap", sel.name, sel.key, f"spec.pod.env[{i}].valueFrom.configMapKeyRef",
                             "ConfigMapNotFound"))
     for i, env_from in enumerate(spec.pod.env_from or []):
-        if env_from.secret_ref is not None and not env_from.secret_ref.optional:
-            refs.append(Ref("Secret", env_from.secret_ref.name, None, f"spec.pod.envFrom[{i}].secretRef",
-                            "SecretNotFound"))
         if env_from.config_map_ref is not None and not env_from.config_map_ref.optional:
             refs.append(Ref("ConfigMap", env_from.config_map_ref.name, None, f"spec.pod.envFrom[{i}].configMapRef",
                             "ConfigMapNotFound"))
@@ -57,7 +54,7 @@ def referenced_objects(job: GRPOJob) -> list[Ref]:
 
 
 def objects_to_fetch(job: GRPOJob) -> list[tuple[str, str]]:
-    """(kind, name) of each required ConfigMap/Secret, once each, in the order the spec names them."""
+    """(kind, name) of each required ConfigMap, once each, in the order the spec names them."""
     return list(dict.fromkeys((ref.kind, ref.name) for ref in referenced_objects(job)))
 
 

@@ -12,7 +12,11 @@ Phase is decided explicitly (never "the last condition"):
     Job/RayJob suspended by Kueue    -> Queued
     workload complete / failed       -> Succeeded / Failed (reason from the Job condition or the pod's exit code)
     a ready trainer pod              -> Running
-    otherwise                        -> Initializing (reason: ImagePullBackOff, CrashLoopBackOff, Evicted, ...)
+    otherwise                        -> Initializing (reason: ImagePullBackOff, CrashLoopBackOff, Evicted,
+                                        SecretNotFound, ...)
+
+The operator reads no Secrets: a missing one is seen in the pod, as the kubelet's CreateContainerConfigError
+(`secret "hf" not found`, `couldn't find key token in Secret ns/hf`), and reported as SecretNotFound naming it.
 """
 
 from __future__ import annotations
@@ -92,6 +96,30 @@ def pod_evicted(pod: dict[str, Any]) -> bool:
     return status.get("reason") == "Evicted" or _true(_conditions_of(pod).get("DisruptionTarget"))
 
 
+# The kubelet's messages for a Secret that an env/envFrom entry names (pkg/kubelet/kuberuntime).
+_SECRET_MISSING = re.compile(r'\bsecrets? "(?P<name>[^"]+)" not found')
+_SECRET_KEY_MISSING = re.compile(r"couldn't find key (?P<key>\S+) in Secret (?:(?P<ns>[^/\s]+)/)?(?P<name>\S+)")
+
+
+def missing_secret(message: str) -> tuple[str, str | None] | None:
+    """(Secret name, missing key or None) when a CreateContainerConfigError message is about a Secret."""
+    if m := _SECRET_KEY_MISSING.search(message or ""):
+        return m.group("name"), m.group("key")
+    if m := _SECRET_MISSING.search(message or ""):
+        return m.group("name"), None
+    return None
+
+
+def _secret_verdict(pod_name: str, message: str) -> tuple[str, str] | None:
+    found = missing_secret(message)
+    if found is None:
+        return None
+    secret, key = found
+    what = f"Secret {secret} has no key {key}" if key else f"Secret {secret} not found"
+    return "SecretNotFound", (f"{what}: pod {pod_name} cannot start until it exists (referenced by spec.pod.env "
+                              f"or spec.pod.envFrom; create it, or fix the name); kubelet: {message}")
+
+
 def _pod_waiting(pod: dict[str, Any]) -> tuple[str, str] | None:
     found = {}
     for cs in _trainer_statuses(pod):
@@ -101,6 +129,8 @@ def _pod_waiting(pod: dict[str, Any]) -> tuple[str, str] | None:
     for reason in WAITING_REASONS:
         if reason in found:
             name = (pod.get("metadata") or {}).get("name", "?")
+            if reason == "CreateContainerConfigError" and (secret := _secret_verdict(name, found[reason])):
+                return secret
             detail = f": {found[reason]}" if found[reason] else ""
             return ("ImagePullBackOff" if reason == "ErrImagePull" else reason), f"pod {name}: {reason}{detail}"
     return None

@@ -55,6 +55,7 @@ RESOURCES: dict[str, tuple[str, str, bool, tuple[str, ...]]] = {
     "namespaces": ("v1", "Namespace", False, ("status",)),
     "jobs": ("batch/v1", "Job", True, ("status",)),
     "rayjobs": ("ray.io/v1", "RayJob", True, ("status",)),
+    "networkpolicies": ("networking.k8s.io/v1", "NetworkPolicy", True, ()),
     "events.k8s": ("events.k8s.io/v1", "Event", True, ()),
     "customresourcedefinitions": ("apiextensions.k8s.io/v1", "CustomResourceDefinition", False, ("status",)),
 }

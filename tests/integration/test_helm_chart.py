@@ -61,6 +61,8 @@ VALUE_SETS: dict[str, dict] = {
         "trainer": {"image": {"repository": "registry.local/grpo-trainer", "tag": "v9"}},
         "logLevel": "debug",
     },
+    "no-network-policy": {"networkPolicy": {"enabled": False}, "watchNamespaces": ["team-a"]},
+    "egress-restricted": {"networkPolicy": {"egressTo": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]}},
 }
 
 MONITORING_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
@@ -272,7 +274,7 @@ NAMESPACED_RULES = (
     | _expand(["ray.io"], ["rayjobs"], CRUD)
     | _expand([""], ["pods"], ["get", "list", "watch"])
     | _expand(["", "events.k8s.io"], ["events"], ["create", "patch"])
-    | _expand([""], ["secrets"], ["get"])
+    | _expand(["networking.k8s.io"], ["networkpolicies"], ["get", "create", "patch"])
 )
 CRD_WATCH = _expand(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["list", "watch"])
 
@@ -372,11 +374,42 @@ def test_default_rbac_is_one_clusterrole_with_only_the_verbs_used(rendered):
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}
     ]
-    # Never: wildcards, reading all secrets, or managing CRDs.
+    # Never: wildcards, any permission on Secrets, or managing CRDs.
     for g, r, v in _rules(role):
         assert "*" not in (g, r, v)
-        assert not (r == "secrets" and v != "get")
+        assert r != "secrets"
         assert not (r == "customresourcedefinitions" and v not in ("list", "watch"))
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_no_value_set_grants_any_secret_permission(rendered, name):
+    for role in by_kind(rendered[name], "ClusterRole") + by_kind(rendered[name], "Role"):
+        assert not [rule for rule in _rules(role) if rule[1] == "secrets"], role["metadata"]["name"]
+
+
+def _env(container: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_network_policy_settings_reach_the_operator(rendered):
+    env = _env(_container(rendered["default"]))
+    assert env["GRPO_NETWORK_POLICY"] == "true"
+    assert "GRPO_NETWORK_POLICY_EGRESS_TO" not in env  # egress open by default
+    metrics_from = json.loads(env["GRPO_NETWORK_POLICY_METRICS_FROM"])
+    deploy = one(rendered["default"], "Deployment")
+    own = metrics_from[0]  # the operator's progress poller: its own pods, in the release namespace
+    assert own["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": deploy["metadata"]["namespace"]}}
+    assert own["podSelector"]["matchLabels"] == deploy["spec"]["template"]["metadata"]["labels"]
+    assert {"app.kubernetes.io/name": "prometheus"} in [p["podSelector"]["matchLabels"] for p in metrics_from[1:]]
+    assert json.loads(env["GRPO_NETWORK_POLICY_RAY_DASHBOARD_FROM"])[0]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "kuberay-operator"}
+    assert json.loads(_env(_container(rendered["egress-restricted"]))["GRPO_NETWORK_POLICY_EGRESS_TO"]) == [
+        {"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]
+    # Off: the operator is told, and gets no NetworkPolicy permission.
+    off = rendered["no-network-policy"]
+    assert _env(_container(off))["GRPO_NETWORK_POLICY"] == "false"
+    for role in by_kind(off, "Role"):
+        assert not [rule for rule in _rules(role) if rule[1] == "networkpolicies"]
 
 
 def test_watch_namespaces_gets_roles_per_namespace_and_namespace_args(rendered):

@@ -326,15 +326,46 @@ def test_missing_reward_configmap_fails_then_recovers(cluster, operator, api):
     assert cluster.condition(name, "Valid")["status"] == "True"
 
 
-def test_missing_secret_is_reported(cluster, operator):
+def test_network_policy_is_created_owned_and_restored_after_drift(cluster, operator):
+    from kubernetes import client
+
+    name = "fenced"
+    net = client.NetworkingV1Api(cluster.api)
+    cluster.create(grpojob(name, BASE_SPEC))
+    until(lambda: cluster.job(name), "the Job", operator)
+    policy = net.read_namespaced_network_policy(f"{name}-trainer", cluster.ns).to_dict()
+    assert policy["metadata"]["owner_references"][0]["uid"] == cluster.get(name)["metadata"]["uid"]
+    assert policy["spec"]["pod_selector"]["match_labels"][LABEL_GRPOJOB] == name
+    # Someone opens it up: the next reconcile (any spec change) puts the operator's spec back.
+    net.patch_namespaced_network_policy(f"{name}-trainer", cluster.ns, {"spec": {"ingress": [{}]}})
+    cluster.patch_spec(name, {"suspend": True})
+
+    def restored():
+        ingress = net.read_namespaced_network_policy(f"{name}-trainer", cluster.ns).to_dict()["spec"]["ingress"]
+        return ingress and ingress[0].get("ports")
+
+    until(restored, "the NetworkPolicy's ingress restored", operator)
+
+
+def test_missing_secret_is_reported_from_the_pod_without_reading_secrets(cluster, operator):
+    """The operator has no Secret permission: it creates the Job without looking for the Secret, and the
+    kubelet's CreateContainerConfigError on the pod becomes reason SecretNotFound and a Warning Event naming it."""
     name = "nosecret"
     spec = {**BASE_SPEC, "pod": {"env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}]}}
     cluster.create(grpojob(name, spec))
-    until(lambda: (cluster.condition(name, "Valid") or {}).get("reason") == "SecretNotFound", "SecretNotFound",
+    job = until(lambda: cluster.job(name), "the Job, though the Secret does not exist", operator)
+    cluster.create_pod(name, f"{name}-p", {"phase": "Pending", "containerStatuses": [container_status({
+        "waiting": {"reason": "CreateContainerConfigError", "message": 'secret "hf" not found'}})]},
+        job["metadata"]["uid"])
+    until(lambda: (cluster.condition(name, "Running") or {}).get("reason") == "SecretNotFound", "SecretNotFound",
           operator)
-    assert "spec.pod.env[0].valueFrom.secretKeyRef: Secret" in cluster.condition(name, "Valid")["message"]
-    cluster.create_secret("hf", {"token": "hf_x"})
-    until(lambda: cluster.job(name), "the Job once the Secret exists", operator)
+    assert cluster.phase(name) == "Initializing"  # the kubelet retries: creating the Secret starts the pod
+    assert cluster.condition(name, "Running")["message"].startswith("Secret hf not found: pod nosecret-p")
+    until(lambda: [e for e in cluster.events(name) if e["reason"] == "SecretNotFound"], "the Event", operator)
+    event = next(e for e in cluster.events(name) if e["reason"] == "SecretNotFound")
+    assert event["type"] == "Warning" and "Secret hf not found" in event["message"]
+    cluster.patch_pod_status(f"{name}-p", running_pod_status())
+    until(lambda: cluster.phase(name) == "Running", "Running once the Secret exists", operator)
 
 
 # --- multi-node ----------------------------------------------------------------------------------------------

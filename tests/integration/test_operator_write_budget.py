@@ -1,6 +1,7 @@
 """The API writes and watch events one GRPOJob costs (the operator benchmark's budget), on the kmock emulator.
 
-Per created GRPOJob the operator makes exactly: the ConfigMap, the Job, one status write, one Event. kopf writes
+Per created GRPOJob the operator makes exactly: the ConfigMap, the NetworkPolicy, the Job, one status write,
+one Event. kopf writes
 nothing of its own (no progress/diff-base annotations: GRPOJobs are reconciled level-based from watch events),
 the event of the operator's own status write and of the Job it just created cause no further writes, and a spec
 change is still reconciled.
@@ -44,10 +45,10 @@ def setup(tmp_path_factory):
 
 def _writes(api, name):
     return sorted((w[1], w[2]) for w in list(api.emulator.writes)
-                  if w[3] == NS and (w[4] in (name, f"{name}-config") or w[2] == "events"))
+                  if w[3] == NS and (w[4] in (name, f"{name}-config", f"{name}-trainer") or w[2] == "events"))
 
 
-def test_one_grpojob_costs_four_writes_and_no_kopf_annotations(setup):
+def test_one_grpojob_costs_five_writes_and_no_kopf_annotations(setup):
     api, op, cluster = setup
     names = [f"w{i}" for i in range(3)]
     for name in names:
@@ -61,9 +62,9 @@ def test_one_grpojob_costs_four_writes_and_no_kopf_annotations(setup):
     assert len(events) == len(names)
     for name in names:
         mine = sorted((w[1], w[2]) for w in api.emulator.writes
-                      if w[3] == NS and w[2] != "events" and w[4] in (name, f"{name}-config"))
+                      if w[3] == NS and w[2] != "events" and w[4] in (name, f"{name}-config", f"{name}-trainer"))
         assert mine == [("create", "configmaps"), ("create", "grpojobs"), ("create", "jobs"),
-                        ("update", "grpojobs")], f"{name}: {mine}"
+                        ("create", "networkpolicies"), ("update", "grpojobs")], f"{name}: {mine}"
         annotations = cluster.get(name)["metadata"].get("annotations") or {}
         assert not [k for k in annotations if k.startswith(("grpo.dev/", "kopf.zalando.org/"))], annotations
         assert len(cluster.events(name)) == 1

@@ -94,7 +94,8 @@ def test_child_is_owned_labelled_and_schema_valid(example, index, obj):
         assert_rayjob_structure(obj)
     else:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
-        model = {"ConfigMap": client.V1ConfigMap, "Job": client.V1Job}[obj["kind"]]
+        model = {"ConfigMap": client.V1ConfigMap, "Job": client.V1Job,
+                 "NetworkPolicy": client.V1NetworkPolicy}[obj["kind"]]
         assert_client_round_trip(model, obj)
 
 
@@ -132,10 +133,11 @@ def assert_rayjob_structure(obj):
 def test_creation_order_and_names():
     objs = children("custom-reward.yaml")
     assert [(o["kind"], o["metadata"]["name"]) for o in objs] == [
-        ("ConfigMap", "custom-reward-config"), ("ConfigMap", "custom-reward-reward"), ("Job", "custom-reward")]
+        ("ConfigMap", "custom-reward-config"), ("ConfigMap", "custom-reward-reward"),
+        ("NetworkPolicy", "custom-reward-trainer"), ("Job", "custom-reward")]
     objs = children("multi-node.yaml")
     assert [(o["kind"], o["metadata"]["name"]) for o in objs] == [
-        ("ConfigMap", "qwen-7b-2x8-config"), ("RayJob", "qwen-7b-2x8")]
+        ("ConfigMap", "qwen-7b-2x8-config"), ("NetworkPolicy", "qwen-7b-2x8-trainer"), ("RayJob", "qwen-7b-2x8")]
 
 
 def test_missing_uid_or_name_is_refused():
@@ -180,7 +182,7 @@ def test_inline_reward_gets_a_configmap_mounted_read_only_where_pod_paths_says()
 
 def test_reward_configmap_ref_is_mounted_not_copied():
     objs = children("minimal.yaml", **{"spec.reward": {"configMapRef": {"name": "my-rewards", "key": "score.py"}}})
-    assert [o["kind"] for o in objs] == ["ConfigMap", "Job"]
+    assert [o["kind"] for o in objs] == ["ConfigMap", "NetworkPolicy", "Job"]
     pod = pod_specs(objs[-1])[0]
     m = mounts(pod)[c.REWARD_DIR]
     assert m["readOnly"] is True
@@ -413,7 +415,7 @@ def test_data_volumes_are_shared_per_configmap_and_per_claim():
     pod = pod_specs(children("minimal.yaml", **mixed)[-1])[0]
     ms = mounts(pod)
     assert ms[pvc_mount_path("ckpt")] == {"name": "outputs", "mountPath": "/data/ckpt", "readOnly": True}
-    assert [v["name"] for v in pod["volumes"]] == ["config", "outputs", "data-0", "dshm"]
+    assert [v["name"] for v in pod["volumes"]] == ["config", "outputs", "data-0", "dshm", "home", "tmp"]
     # two different claims: two data volumes with distinct names
     two = {"spec.data": {"train": {"pvc": {"claimName": "a", "path": "t.json"}},
                          "val": {"pvc": {"claimName": "b", "path": "v.json"}}}}

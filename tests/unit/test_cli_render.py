@@ -48,9 +48,9 @@ def test_render_skips_other_kinds_and_parses_back(capsys):
     objs = list(yaml.safe_load_all(out))
     # the example's own data ConfigMap is the user's, not a child: not rendered
     assert [(o["kind"], o["metadata"]["name"]) for o in objs] == [
-        ("ConfigMap", "math-reasoning-config"), ("Job", "math-reasoning")]
+        ("ConfigMap", "math-reasoning-config"), ("NetworkPolicy", "math-reasoning-trainer"), ("Job", "math-reasoning")]
     assert {o["metadata"]["namespace"] for o in objs} == {"ml"}
-    assert objs[1]["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+    assert objs[2]["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
     assert objs[0]["metadata"]["ownerReferences"][0]["uid"] == cli.RENDER_UID
 
 

@@ -14,7 +14,7 @@ from grpo_operator.builders import build_children
 from grpo_operator.events import transition_events
 from grpo_operator.progress import parse_metrics, progress_status
 from grpo_operator.references import missing_references, objects_to_fetch
-from grpo_operator.status_derive import Observed, derive_status, status_changed, verdict
+from grpo_operator.status_derive import Observed, derive_status, missing_secret, status_changed, verdict
 from tests.harness.emulator import match_fields, match_labels, merge_patch
 
 NOW = "2026-01-01T00:00:00Z"
@@ -43,7 +43,8 @@ def pod(phase="Running", ready=True, waiting=None, exit_code=None, evicted=False
 
 @pytest.mark.parametrize("obs, phase, reason", [
     (Observed(spec_errors=["spec.grpo.rolloutN: too small"]), "Failed", "InvalidSpec"),
-    (Observed(missing_refs=[("SecretNotFound", "spec.pod.env[0]: Secret x not found")]), "Failed", "SecretNotFound"),
+    (Observed(missing_refs=[("DataConfigMapNotFound", "spec.data.train.configMap: ConfigMap x not found")]),
+     "Failed", "DataConfigMapNotFound"),
     (Observed(suspend=True), "Suspended", "SuspendedByUser"),
     (Observed(), "Pending", "CreatingWorkload"),
     (Observed(workload=job_obj(spec={"suspend": True}), queue_name="q"), "Queued", "WaitingForKueue"),
@@ -72,6 +73,37 @@ def pod(phase="Running", ready=True, waiting=None, exit_code=None, evicted=False
 def test_verdicts(obs, phase, reason):
     v = verdict(obs)
     assert (v.phase, v.reason) == (phase, reason), v.message
+
+
+def _config_error_pod(message):
+    p = pod("Pending", False, waiting="CreateContainerConfigError")
+    p["status"]["containerStatuses"][0]["state"]["waiting"]["message"] = message
+    return p
+
+
+@pytest.mark.parametrize("message, secret, key", [
+    ('secret "hf-token" not found', "hf-token", None),
+    ('secrets "hf-token" not found', "hf-token", None),
+    ("couldn't find key HF_TOKEN in Secret team-a/hf-token", "hf-token", "HF_TOKEN"),
+])
+def test_a_missing_secret_is_read_from_the_pod_state(message, secret, key):
+    assert missing_secret(message) == (secret, key)
+    obs = Observed(workload=job_obj({"active": 1}), pods=[_config_error_pod(message)])
+    v = verdict(obs)
+    assert (v.phase, v.reason) == ("Initializing", "SecretNotFound")
+    assert v.message.startswith(f"Secret {secret} " + ("not found" if key is None else f"has no key {key}"))
+    status = derive_status(obs, None, NOW)
+    running = next(cond for cond in status["conditions"] if cond["type"] == "Running")
+    assert (running["status"], running["reason"]) == ("False", "SecretNotFound")
+    [event] = transition_events({}, status)
+    assert event.type == "Warning" and event.reason == "SecretNotFound" and f"Secret {secret}" in event.message
+
+
+def test_other_config_errors_keep_their_reason():
+    for message in ('configmap "x" not found', "couldn't find key k in ConfigMap ns/x", ""):
+        assert missing_secret(message) is None
+        v = verdict(Observed(workload=job_obj({"active": 1}), pods=[_config_error_pod(message)]))
+        assert v.reason == "CreateContainerConfigError"
 
 
 def test_finished_run_stays_finished_when_the_job_is_gone():
@@ -198,10 +230,10 @@ def test_missing_references_name_the_field_object_and_key():
                 "pod": {"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "t"}}},
                                 {"name": "B", "valueFrom": {"secretKeyRef": {"name": "o", "key": "t", "optional": True}}}],
                         "envFrom": [{"secretRef": {"name": "s"}}]}})
-    store = {("ConfigMap", "d"): {"data": {"other.json": "[]"}}, ("Secret", "s"): {"data": {"t": "eA=="}}}
+    store = {("ConfigMap", "d"): {"data": {"other.json": "[]"}}}
     needed = objects_to_fetch(job)
-    assert needed == [("ConfigMap", "d"), ("ConfigMap", "r"), ("Secret", "s")], \
-        "each required object once; optional references are not required"
+    assert needed == [("ConfigMap", "d"), ("ConfigMap", "r")], \
+        "each required ConfigMap once; optional references are not required; Secrets are never read"
 
     problems = missing_references(job, "ns", {key: store.get(key) for key in needed})
     assert problems == [

@@ -60,6 +60,16 @@ def test_trainer_entrypoint_and_verl_version():
     assert any(i == "RUN" and "--no-deps -r images/trainer/requirements.txt" in a for i, a in ins)
 
 
+def test_trainer_runs_as_the_numeric_non_root_user_the_pod_sets():
+    from grpo_api.spec import TRAINER_UID
+
+    ins = instructions("images/trainer/Dockerfile")
+    user = [a for i, a in ins if i == "USER"]
+    assert user and re.fullmatch(r"[1-9][0-9]*(:[1-9][0-9]*)?", user[-1]), user
+    assert user[-1].split(":")[0] == str(TRAINER_UID), "the image's USER and the pod's default runAsUser differ"
+    assert any(i == "RUN" and f"useradd --uid {TRAINER_UID}" in a for i, a in ins)
+
+
 def test_operator_runs_kopf_as_numeric_non_root():
     ins = instructions("images/operator/Dockerfile")
     user = [a for i, a in ins if i == "USER"]

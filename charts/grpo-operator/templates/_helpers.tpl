@@ -89,10 +89,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
-# Secrets: only `get`, to check that a referenced HF token Secret exists.
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get"]
+# The per-GRPOJob NetworkPolicy fencing its trainer pods (networkPolicy.enabled).
+{{- if .Values.networkPolicy.enabled }}
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "create", "patch"]
+{{- end }}
+# No Secrets: a missing referenced Secret is reported from the trainer pod's own state.
 {{- end }}
 
 {{/* kopf's namespace list for `kopf run`: -A, or --namespace X for each watched namespace. */}}

@@ -20,6 +20,7 @@ from .common import (
 )
 from .configmaps import build_config_configmap, build_reward_configmap, resolved_job
 from .job import build_job, pod_failure_policy
+from .network_policy import DEFAULT_NETWORK_POLICY, NetworkPolicySettings, build_network_policy
 from .rayjob import build_rayjob
 
 
@@ -31,8 +32,10 @@ def build_workload(job: GRPOJob, *, uid: str, image: str, namespace: str) -> dic
     return build_job(job, uid=uid, image=image, namespace=namespace)
 
 
-def build_children(job: GRPOJob, *, uid: str, image: str, namespace: str) -> list[dict[str, Any]]:
-    """Every child object, in creation order: config ConfigMap, inline reward ConfigMap, Job or RayJob.
+def build_children(job: GRPOJob, *, uid: str, image: str, namespace: str,
+                   network_policy: NetworkPolicySettings = DEFAULT_NETWORK_POLICY) -> list[dict[str, Any]]:
+    """Every child object, in creation order: config ConfigMap, inline reward ConfigMap, the NetworkPolicy
+    (unless disabled), Job or RayJob (last, so the pods start fenced).
 
     `image` is the operator's default trainer image; `spec.image` wins when set.
     """
@@ -40,12 +43,16 @@ def build_children(job: GRPOJob, *, uid: str, image: str, namespace: str) -> lis
     reward = build_reward_configmap(job, uid=uid, namespace=namespace)
     if reward is not None:
         children.append(reward)
+    policy = build_network_policy(job, uid=uid, namespace=namespace, settings=network_policy)
+    if policy is not None:
+        children.append(policy)
     children.append(build_workload(job, uid=uid, image=image, namespace=namespace))
     return children
 
 
 __all__ = [
-    "COMPONENT_CONFIG", "COMPONENT_REWARD", "COMPONENT_TRAINER", "build_children", "build_config_configmap",
-    "build_job", "build_rayjob", "build_reward_configmap", "build_workload", "default_image", "is_suspended",
-    "kueue_queue", "labels", "owner_reference", "pod_failure_policy", "resolved_job", "workload_name",
+    "COMPONENT_CONFIG", "COMPONENT_REWARD", "COMPONENT_TRAINER", "DEFAULT_NETWORK_POLICY", "NetworkPolicySettings",
+    "build_children", "build_config_configmap", "build_job", "build_network_policy", "build_rayjob",
+    "build_reward_configmap", "build_workload", "default_image", "is_suspended", "kueue_queue", "labels",
+    "owner_reference", "pod_failure_policy", "resolved_job", "workload_name",
 ]

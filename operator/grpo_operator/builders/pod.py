@@ -28,6 +28,23 @@ VOLUME_CONFIG = "config"
 VOLUME_REWARD = "reward"
 VOLUME_OUTPUTS = "outputs"
 VOLUME_SHM = "dshm"
+VOLUME_HOME = "home"
+VOLUME_TMP = "tmp"
+
+# Writable places on a read-only root filesystem: HOME (and the caches under it) and /tmp are emptyDirs.
+HOME_DIR = "/home/trainer"
+TMP_DIR = "/tmp"
+CACHE_DIR = posixpath.join(HOME_DIR, ".cache")
+# Where each library writes at run time, pointed at the emptyDirs (HF_HOME is on /outputs: models persist).
+WRITABLE_ENV = {
+    "HOME": HOME_DIR,
+    "TMPDIR": TMP_DIR,
+    "XDG_CACHE_HOME": CACHE_DIR,
+    "TRITON_CACHE_DIR": posixpath.join(CACHE_DIR, "triton"),
+    "VLLM_CACHE_ROOT": posixpath.join(CACHE_DIR, "vllm"),
+    "TORCHINDUCTOR_CACHE_DIR": posixpath.join(CACHE_DIR, "torchinductor"),
+    "RAY_TMPDIR": posixpath.join(TMP_DIR, "ray"),
+}
 
 
 # tini reaps the orphans Ray, vLLM and torch compile workers leave behind (a Python PID 1 does not), and forwards
@@ -102,7 +119,41 @@ def volumes_and_mounts(job: GRPOJob) -> tuple[list[dict[str, Any]], list[dict[st
 
     volumes.append({"name": VOLUME_SHM, "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.effective_shm_size(spec.engine)}})
     mounts.append({"name": VOLUME_SHM, "mountPath": "/dev/shm"})
+    # The root filesystem is read-only: HOME (caches) and /tmp (Ray's session dir) are node-disk emptyDirs.
+    for vol, path in ((VOLUME_HOME, HOME_DIR), (VOLUME_TMP, TMP_DIR)):
+        volumes.append({"name": vol, "emptyDir": {}})
+        mounts.append({"name": vol, "mountPath": path})
     return volumes, mounts
+
+
+def container_security_context(job: GRPOJob) -> dict[str, Any]:
+    """Pod Security Standards "restricted" for a trainer container, plus the capabilities the job adds back."""
+    sec = job.spec.pod.security
+    capabilities: dict[str, Any] = {"drop": ["ALL"]}
+    if sec.add_capabilities:
+        capabilities["add"] = list(sec.add_capabilities)
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": sec.run_as_user,
+        "runAsGroup": sec.run_as_group,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": sec.read_only_root_filesystem,
+        "capabilities": capabilities,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security_context(job: GRPOJob) -> dict[str, Any]:
+    """Pod-level defaults (also for containers KubeRay injects, e.g. the SidecarMode submitter)."""
+    sec = job.spec.pod.security
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": sec.run_as_user,
+        "runAsGroup": sec.run_as_group,
+        "fsGroup": sec.fs_group,
+        "fsGroupChangePolicy": "OnRootMismatch",  # chown a big checkpoint PVC once, not on every start
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def trainer_env(job: GRPOJob, *, namespace: str) -> list[dict[str, Any]]:
@@ -113,6 +164,7 @@ def trainer_env(job: GRPOJob, *, namespace: str) -> list[dict[str, Any]]:
         {"name": "GRPO_JOB_NAME", "value": job_name(job)},
         {"name": "GRPO_NAMESPACE", "value": namespace},
         {"name": "HF_HOME", "value": HF_HOME},
+        *({"name": k, "value": v} for k, v in WRITABLE_ENV.items()),
     ]
     return [e for e in builtin if e["name"] not in user_names] + user
 
@@ -158,6 +210,7 @@ def trainer_container(job: GRPOJob, *, image: str, namespace: str, name: str = "
                                        "failureThreshold": 3}
     container["resources"] = trainer_resources(job)
     container["volumeMounts"] = mounts
+    container["securityContext"] = container_security_context(job)
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"
     return container
 
@@ -175,6 +228,8 @@ def pod_template(job: GRPOJob, *, containers: list[dict[str, Any]],
     if restart_policy:
         spec["restartPolicy"] = restart_policy
     spec["enableServiceLinks"] = False
+    spec["automountServiceAccountToken"] = bool(pod.automount_service_account_token)
+    spec["securityContext"] = pod_security_context(job)
     spec["containers"] = containers
     spec["volumes"] = volumes
     if pod.node_selector:
