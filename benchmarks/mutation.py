@@ -157,7 +157,8 @@ def load_equivalents(path: Path) -> list[dict]:
 def _text_matches(entry: dict, key: str, lines: list[str]) -> bool:
     if key in entry:
         return "\n".join(lines) == entry[key]
-    return bool(lines) and all(entry[key + "_re"].fullmatch(s) for s in lines)
+    rx = entry[key + "_re"]  # every line must match; no line at all (a deletion) only if the regex matches ""
+    return all(rx.fullmatch(s) for s in lines) if lines else bool(rx.fullmatch(""))
 
 
 def match_equivalent(m: Mutant, entries: list[dict]) -> dict | None:
