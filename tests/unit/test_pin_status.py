@@ -4,6 +4,8 @@ the conditions each phase carries, lastTransitionTime, start/completion times an
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from grpo_operator.status_derive import Observed, derive_status, status_changed, verdict
@@ -55,8 +57,13 @@ def pod(name="p", phase="Running", ready=False, created=T0, waiting=(), exit_cod
     return {"metadata": {"name": name, "creationTimestamp": created}, "status": status}
 
 
+def from_api(obj):
+    """As the operator gets it: decoded from JSON (fresh strings, not the interned literals of this file)."""
+    return json.loads(json.dumps(obj))
+
+
 def v(workload=None, pods=(), **kw):
-    r = verdict(Observed(workload=workload, pods=list(pods), **kw))
+    r = verdict(Observed(workload=from_api(workload), pods=from_api(list(pods)), **kw))
     return r.phase, r.reason, r.message
 
 
@@ -385,5 +392,8 @@ def test_status_changed():
     assert not status_changed({**st, "progress": {"globalStep": 3}}, st)  # not the operator's part
     assert status_changed(None, st)
     assert status_changed({**st, "phase": "Pending"}, st)
+    assert status_changed({**st, "completionTime": T2}, st)
+    assert status_changed({**st, "children": {"job": "a"}}, st)
+    assert status_changed({**st, "startTime": T2}, st)
     assert status_changed({**st, "conditions": st["conditions"][:1]}, st)
     assert status_changed({**st, "conditions": [{**st["conditions"][0], "reason": "X"}, *st["conditions"][1:]]}, st)
