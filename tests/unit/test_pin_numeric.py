@@ -178,3 +178,11 @@ def test_ground_truth_parsing(truth, value):
 def test_ground_truth_without_a_number_names_the_value_and_the_data_sources():
     with pytest.raises(ValueError, match=r"ground_truth 'seven' contains no number.*math_reasoning, gsm8k"):
         score("7", "seven")
+
+
+def test_the_scorer_itself_returns_exactly_one_or_zero():
+    from trainer_entry.rewards import numeric
+
+    assert numeric.score("The answer is 7", "7") == 1.0
+    assert numeric.score("The answer is 8", "7") == 0.0
+    assert numeric.score("no number", "7") == 0.0

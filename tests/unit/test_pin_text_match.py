@@ -123,3 +123,13 @@ def test_empty_aliases_are_dropped_not_matched():
 )
 def test_classification_label(response, truth, expected):
     assert compute_score("classification", response, truth) == expected
+
+
+def test_the_scorers_themselves_return_exactly_one_or_zero():
+    # compute_score clamps to [0, 1]; a custom reward file may call the scorers directly
+    from trainer_entry.rewards import text_match
+
+    assert text_match.score("Answer: Paris", "Paris") == 1.0 and text_match.score("Answer: Rome", "Paris") == 0.0
+    assert text_match.score_label("positive", "positive") == 1.0
+    assert text_match.score_label("Sentiment: positive", "positive") == 1.0
+    assert text_match.score_label("Sentiment: negative", "positive") == 0.0
