@@ -381,6 +381,7 @@ def main(argv=None) -> int:
             print(f"{name:16} {module}\n{'':16} tests: {tests}")
         return 0
     _need_cosmic_ray()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `kill` still removes the scratch copy
     root = a.root.resolve()
     if a.module:
         jobs = [(a.module, a.tests or "tests/unit")]
