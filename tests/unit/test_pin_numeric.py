@@ -186,3 +186,8 @@ def test_the_scorer_itself_returns_exactly_one_or_zero():
     assert numeric.score("The answer is 7", "7") == 1.0
     assert numeric.score("The answer is 8", "7") == 0.0
     assert numeric.score("no number", "7") == 0.0
+
+
+def test_a_response_that_is_only_the_number():
+    assert score("7", "7") == 1.0
+    assert score("7.", "7") == 1.0
