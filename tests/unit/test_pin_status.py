@@ -305,7 +305,20 @@ def test_the_conditions_each_phase_carries(obs, expected):
 def test_a_finished_run_whose_workload_is_gone_keeps_its_conditions():
     previous = {"phase": "Succeeded", "completionTime": T0, "message": "Job j completed",
                 "conditions": [cond("Complete", reason="Completed")]}
-    assert conditions(Observed(), previous) == {"Valid": VALID, "Complete": ("True", "Completed", "Job j completed")}
+    assert conditions(Observed(), from_api(previous)) == {
+        "Valid": VALID, "Complete": ("True", "Completed", "Job j completed")}
+    failed = {"phase": "Failed", "completionTime": T0, "message": "m", "conditions": [cond("Failed", reason="DataError")]}
+    assert conditions(Observed(), from_api(failed)) == {"Valid": VALID, "Failed": ("True", "DataError", "m")}
+
+
+def test_a_previous_condition_of_unknown_status_gives_no_reason():
+    previous = {"phase": "Failed", "completionTime": T0, "conditions": [cond("Failed", "Unknown", "DataError")]}
+    assert verdict(Observed(), from_api(previous)).reason == "Failed"
+
+
+def test_a_pod_that_has_not_terminated_has_no_exit_code():
+    assert v(failed_job("PodFailurePolicy", "m"), [pod(waiting=["ContainerCreating"])]) == (
+        "Failed", "PodFailurePolicy", "m")
 
 
 def test_rejected_spec_change_condition_names_the_fields():
@@ -390,6 +403,8 @@ def test_status_changed():
     assert not status_changed(st, later)
     assert not status_changed({**st, "conditions": [{**c, "lastTransitionTime": T2} for c in st["conditions"]]}, st)
     assert not status_changed({**st, "progress": {"globalStep": 3}}, st)  # not the operator's part
+    moved = from_api({**st, "conditions": [{**c, "lastTransitionTime": T2} for c in st["conditions"]]})
+    assert not status_changed(moved, st)  # as read back from the API
     assert status_changed(None, st)
     assert status_changed({**st, "phase": "Pending"}, st)
     assert status_changed({**st, "completionTime": T2}, st)
