@@ -1,0 +1,172 @@
+"""Pins the verl override builder where mutation testing found it unpinned: the optional fields that reach
+verl only when set (totalTrainingSteps, resumeFrom, maxToKeep, the rollout dump folder), the mini-batch
+default, the user's overrides going last, Hydra value quoting, planned steps, the Ray CPU check and the CPU
+count read from the cgroup (it decides whether Ray gets enough CPUs for verl)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from grpo_api import parse_grpojob
+from grpo_api.constants import EXIT_RAY_RESOURCES
+from trainer_entry.verl_engine import overrides as ov
+from trainer_entry.verl_engine.overrides import (
+    RayResourceError,
+    VerlPaths,
+    build_overrides,
+    container_cpus,
+    hydra_value,
+    planned_steps,
+    ray_cpu_check,
+    required_cpus,
+)
+
+PATHS = VerlPaths(Path("/o/train.parquet"), Path("/o/val.parquet"), Path("/r/reward.py"), Path("/o/ckpt"))
+
+
+def spec(**sections):
+    body = {"model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"}, "data": {"train": {"path": "embedded:math"}}}
+    for name, value in sections.items():
+        body[name] = {**body.get(name, {}), **value}
+    return parse_grpojob({"apiVersion": "grpo.dev/v1alpha1", "kind": "GRPOJob", "metadata": {"name": "x"},
+                          "spec": body}).spec
+
+
+def as_dict(overrides):
+    return dict(o.split("=", 1) for o in overrides)
+
+
+def test_optional_fields_reach_verl_only_when_set():
+    base = as_dict(build_overrides(spec(), PATHS))
+    for key in ("trainer.total_training_steps", "trainer.resume_from_path", "trainer.max_actor_ckpt_to_keep",
+                "trainer.rollout_data_dir"):
+        assert key not in base
+    s = spec(training={"totalTrainingSteps": 7, "ppoMiniBatchSize": 64},
+             checkpoint={"resumeMode": "resume_path", "resumeFrom": "/outputs/checkpoints/global_step_10",
+                         "maxToKeep": 2})
+    paths = VerlPaths(PATHS.train_parquet, PATHS.val_parquet, PATHS.reward_file, PATHS.checkpoint_dir,
+                      rollout_dir=Path("/o/rollouts"))
+    got = as_dict(build_overrides(s, paths, experiment_name="exp"))
+    assert got["trainer.total_training_steps"] == "7"
+    assert got["trainer.resume_mode"] == "'resume_path'"
+    assert got["trainer.resume_from_path"] == "'/outputs/checkpoints/global_step_10'"
+    assert got["trainer.max_actor_ckpt_to_keep"] == "2"
+    assert got["trainer.rollout_data_dir"] == "'/o/rollouts'"
+    assert got["actor_rollout_ref.actor.ppo_mini_batch_size"] == "64"
+    assert got["trainer.experiment_name"] == "'exp'"
+
+
+def test_seed_defaults_and_fixed_keys():
+    got = as_dict(build_overrides(spec(), PATHS))
+    assert got["data.train_batch_size"] == got["actor_rollout_ref.actor.ppo_mini_batch_size"] == "256"
+    assert got["algorithm.adv_estimator"] == "grpo"
+    assert got["actor_rollout_ref.rollout.mode"] == "async"
+    assert got["trainer.default_local_dir"] == "'/o/ckpt'"
+    assert got["reward.custom_reward_function.path"] == "'/r/reward.py'"
+    assert got["data.train_files"] == "'/o/train.parquet'" and got["data.val_files"] == "'/o/val.parquet'"
+    assert got["trainer.project_name"] == "'grpo-operator'" and got["trainer.experiment_name"] == "'grpojob'"
+    assert got["trainer.logger"] == "[console,file]"
+    micro = got["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu"]
+    assert got["actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu"] == micro
+    assert got["actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu"] == micro
+
+
+def test_user_overrides_go_last():
+    s = spec()
+    s = s.model_copy(update={"overrides": ["trainer.val_before_train=false", "+foo.bar=1"]})
+    out = build_overrides(s, PATHS)
+    assert out[-2:] == ["trainer.val_before_train=false", "+foo.bar=1"]
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (True, "true"), (False, "false"), (None, "null"), (0, "0"), (-3, "-3"), (0.5, "0.5"), (1e-6, "1e-06"),
+    ([1, "a", True], "[1,'a',true]"), ((), "[]"), ("true", "'true'"), ("1e-6", "'1e-6'"),
+    ("it's", "'it\\'s'"), ("a\\b", "'a\\\\b'"), (Path("/x y"), "'/x y'"),
+])
+def test_hydra_value(value, text):
+    assert hydra_value(value) == text
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_hydra_value_rejects_non_finite_numbers(bad):
+    with pytest.raises(ValueError, match="cannot pass non-finite number"):
+        hydra_value(bad)
+
+
+def test_planned_steps_drop_the_last_partial_batch_and_honour_the_cap():
+    s = spec(training={"batchSize": 4, "epochs": 3, "ppoMiniBatchSize": 4})
+    assert planned_steps(11, s) == 2 * 3
+    assert planned_steps(12, s) == 3 * 3
+    assert planned_steps(3, s) == 0
+    capped = spec(training={"batchSize": 4, "epochs": 3, "ppoMiniBatchSize": 4, "totalTrainingSteps": 100})
+    assert planned_steps(12, capped) == 100
+
+
+@pytest.mark.parametrize("gpus", [0, 1, 2, 8])
+def test_ray_cpu_check_boundary(gpus):
+    need = 3 * gpus + 9
+    assert required_cpus(gpus) == need
+    ray_cpu_check(need, gpus)
+    ray_cpu_check(need + 0.5, gpus)
+    with pytest.raises(RayResourceError) as err:
+        ray_cpu_check(need - 0.5, gpus)
+    assert str(err.value) == (
+        f"Ray sees {need - 0.5:g} CPUs for {gpus} GPUs; verl needs at least 3 per GPU + 9 = {need} or it hangs "
+        "without an error. Raise spec.resources.cpu (per node) or leave it unset for the default.")
+    assert err.value.exit_code == EXIT_RAY_RESOURCES
+
+
+# --- container_cpus: the cgroup's quota, read from a cgroup tree laid out in a temporary folder ---------------------
+
+
+@pytest.fixture()
+def cgroup(tmp_path, monkeypatch):
+    """Point the module's /sys/fs/cgroup at tmp_path (everything else about Path is the real one)."""
+    real = Path
+
+    def rooted(p, *rest):
+        p = str(p)
+        if p.startswith("/sys/fs/cgroup"):
+            return real(str(tmp_path) + p[len("/sys/fs/cgroup"):], *rest)
+        return real(p, *rest)
+
+    monkeypatch.setattr(ov, "Path", rooted)
+
+    def write(rel, text):
+        f = tmp_path / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+
+    return write
+
+
+AFFINITY = float(len(os.sched_getaffinity(0)))
+
+
+@pytest.mark.parametrize(("files", "cpus"), [
+    ({"cpu.max": "200000 100000\n"}, 2.0),  # cgroup v2
+    ({"cpu.max": "150000 100000"}, 1.5),
+    ({"cpu.max": "50000 100000"}, 0.5),
+    ({"cpu.max": "max 100000\n"}, AFFINITY),  # no limit: the CPUs the process may run on
+    ({"cpu.max": "max 100000", "cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3.0),
+    ({"cpu.max": "garbage"}, AFFINITY),
+    ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4.0),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "250000", "cpu/cpu.cfs_period_us": "100000"}, 2.5),
+    ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, AFFINITY),  # v1: no limit
+    ({"cpu/cpu.cfs_quota_us": "0", "cpu/cpu.cfs_period_us": "100000"}, AFFINITY),
+    ({"cpu/cpu.cfs_quota_us": "100000"}, AFFINITY),  # period missing
+    ({"cpu/cpu.cfs_quota_us": "x", "cpu/cpu.cfs_period_us": "100000"}, AFFINITY),
+    ({}, AFFINITY),
+])
+def test_container_cpus_from_the_cgroup(cgroup, files, cpus):
+    for rel, text in files.items():
+        cgroup(rel, text)
+    assert container_cpus() == cpus
+    assert isinstance(container_cpus(), float)
+
+
+def test_container_cpus_here_is_positive():
+    assert container_cpus() > 0
