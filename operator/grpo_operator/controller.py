@@ -160,6 +160,8 @@ class Controller:
     async def _ensure_children(self, namespace: str, name: str, workloads: list[dict],
                                known: dict[str, Any] | None) -> float | None:
         """One reconcile; returns the delay before a retry, or None when none is needed."""
+        if known is not None and self._deleted_meanwhile((namespace, name), known):
+            return None
         try:
             with metrics.observe("grpojob", retry=(ChildConflict,)):
                 obs = await self.reconciler.ensure_children(namespace, name, workloads=workloads, known=known)
@@ -278,6 +280,12 @@ class Controller:
         asyncio.run_coroutine_threadsafe(write, self.loop).result(self.config.api_timeout_s + 5)
 
     # --- helpers -----------------------------------------------------------------------------------------------
+
+    def _deleted_meanwhile(self, key: Key, known: dict[str, Any]) -> bool:
+        """Whether the watch showed the GRPOJob deleted (or replaced) since this reconcile was queued: a burst of
+        create/delete must not write children for GRPOJobs that are already gone."""
+        current = self._grpojob(key)
+        return current is None or current["metadata"].get("uid") != known["metadata"].get("uid")
 
     def _backoff(self, error: BaseException) -> float:
         """The delay before retrying after `error`: the handler backoff, or longer when the server said so."""

@@ -128,7 +128,7 @@ class Reconciler:
             desired = build_children(job, uid=uid, image=default_image(), namespace=namespace)
             owned = [w for w in workloads if children.owned_by(w, uid)]
             plan = children.plan(desired, owned, spec=wire_spec, finished=_finished(self.statuses.previous(key, body)))
-            alive = lambda: self._still_exists(namespace, name, uid)  # noqa: E731
+            alive = lambda: self.still_exists(namespace, name, uid)  # noqa: E731
             if not await alive():  # before the ConfigMaps, and again right before the workload (below)
                 return None
             self.rejections.pop(key, None)
@@ -147,12 +147,13 @@ class Reconciler:
                 self.expectations.expect_created(key, obs.workload)
             return obs
 
-    async def _still_exists(self, namespace: str, name: str, uid: str) -> bool:
+    async def still_exists(self, namespace: str, name: str, uid: str) -> bool:
         """Whether the GRPOJob still exists, as this uid and not being deleted, asked of the API right before its
         children are written, and again right before its workload is created. The watch shows a deletion late, and a reconcile may have waited behind others
         since its event: a Job created for a GRPOJob that is already gone would start GPU pods that run until
         the garbage collector removes the orphan (a real API server accepts children whose owner is gone and
-        only collects them afterwards). The window left is one request long."""
+        only collects them afterwards). The window left is one request long. (The controller also skips a reconcile
+        whose GRPOJob the watch index no longer lists, for free.)"""
         current = await self.kube.get(API_VERSION, KIND, namespace, name)
         if current is None or current["metadata"].get("uid") != uid or current["metadata"].get("deletionTimestamp"):
             log.info("[%s/%s] the GRPOJob (uid %s) is gone or being deleted: no children written", namespace, name,
