@@ -15,9 +15,11 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,40 @@ WORKLOAD_KINDS = ("Job", "RayJob")
 
 class ChildConflict(Exception):
     """A child's name is taken by an object this GRPOJob does not own (e.g. a deleted namesake's leftovers)."""
+
+
+class ChildRejected(Exception):
+    """The API server refused a child (400 Bad Request or 422 Invalid): retrying the same spec cannot succeed."""
+
+    def __init__(self, kind: str, namespace: str, name: str, status: int, message: str):
+        self.kind, self.namespace, self.name, self.status, self.server_message = kind, namespace, name, status, message
+        super().__init__(f"the API server refused {kind} {namespace}/{name} ({status}): {message}")
+
+
+REJECTED_STATUSES = (400, 422)
+
+
+def server_message(e: ApiException) -> str:
+    """The `message` of the API server's Status answer (else the raw body or reason)."""
+    body = getattr(e, "body", None) or ""
+    try:
+        message = json.loads(body).get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or body or e.reason or e.status)
+
+
+@contextlib.contextmanager
+def _rejections(obj: dict[str, Any]):
+    """Turn a 400/422 answer to a write of `obj` into ChildRejected."""
+    try:
+        yield
+    except ApiException as e:
+        if e.status in REJECTED_STATUSES:
+            meta = obj.get("metadata") or {}
+            raise ChildRejected(obj.get("kind", "?"), meta.get("namespace", "?"), meta.get("name", "?"),
+                                e.status, server_message(e)) from e
+        raise
 
 
 def spec_fingerprint(spec: dict[str, Any]) -> dict[str, str]:
@@ -114,8 +150,11 @@ def plan(desired: list[dict[str, Any]], existing_workloads: list[dict[str, Any]]
     return out
 
 
-async def apply(kube: Kube, p: Plan, *, uid: str) -> dict[str, Any] | None:
-    """Carry out a plan; returns the workload that exists afterwards (None while suspended or finished)."""
+async def apply(kube: Kube, p: Plan, *, uid: str,
+                confirm: Callable[[], Awaitable[bool]] | None = None) -> dict[str, Any] | None:
+    """Carry out a plan; returns the workload that exists afterwards (None while suspended or finished).
+
+    `confirm` is awaited right before a workload is created: False (the GRPOJob is gone) creates none."""
     for cm in p.ensure_configmaps:
         await _ensure_configmap(kube, cm, uid=uid, writable=p.configmaps_writable)
     for obj in p.ensure_others:
@@ -126,9 +165,12 @@ async def apply(kube: Kube, p: Plan, *, uid: str) -> dict[str, Any] | None:
         return None
     if p.patch_ttl is not None:
         w, ttl = p.patch_ttl
-        await kube.patch(w["apiVersion"], w["kind"], w["metadata"]["namespace"], w["metadata"]["name"],
-                   {"spec": {"ttlSecondsAfterFinished": ttl}})
+        with _rejections(w):
+            await kube.patch(w["apiVersion"], w["kind"], w["metadata"]["namespace"], w["metadata"]["name"],
+                             {"spec": {"ttlSecondsAfterFinished": ttl}})
     if p.create_workload is not None:
+        if confirm is not None and not await confirm():
+            return None
         return await _create_or_adopt(kube, p.create_workload, uid=uid)
     return p.keep_workload
 
@@ -136,7 +178,8 @@ async def apply(kube: Kube, p: Plan, *, uid: str) -> dict[str, Any] | None:
 async def _create_or_adopt(kube: Kube, obj: dict[str, Any], *, uid: str) -> dict[str, Any]:
     meta = obj["metadata"]
     try:
-        return await kube.create(obj)
+        with _rejections(obj):
+            return await kube.create(obj)
     except ApiException as e:
         if e.status != 409:
             raise
@@ -155,7 +198,8 @@ async def _ensure_configmap(kube: Kube, cm: dict[str, Any], *, uid: str, writabl
         meta = cm["metadata"]
         # merge patch: keys the builder no longer produces are removed with null
         data = {k: None for k in existing.get("data") or {}} | dict(cm.get("data") or {})
-        await kube.patch("v1", "ConfigMap", meta["namespace"], meta["name"], {"data": data})
+        with _rejections(cm):
+            await kube.patch("v1", "ConfigMap", meta["namespace"], meta["name"], {"data": data})
 
 
 async def _ensure_spec(kube: Kube, obj: dict[str, Any], *, uid: str) -> None:
@@ -164,4 +208,5 @@ async def _ensure_spec(kube: Kube, obj: dict[str, Any], *, uid: str) -> None:
     if existing.get("spec") != obj.get("spec"):
         meta = obj["metadata"]
         spec = {k: None for k in existing.get("spec") or {}} | dict(obj.get("spec") or {})
-        await kube.patch(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"], {"spec": spec})
+        with _rejections(obj):
+            await kube.patch(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"], {"spec": spec})

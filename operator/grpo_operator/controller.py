@@ -26,10 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from grpo_api.constants import API_VERSION, KIND
+from grpo_api.status import TERMINAL_PHASES
 
 from . import metrics, status_derive
 from .children import ChildConflict
-from .kube import Kube
+from .children import owned_by as children_owned_by
+from .kube import Kube, retry_after_s
 from .operator_config import OperatorConfig
 from .progress import ProgressPoller
 from .reconciler import Key, Reconciler, now, reconciled_state
@@ -66,6 +68,9 @@ class Controller:
         self.reconcile_slots = asyncio.Semaphore(config.workers)  # like controller-runtime's MaxConcurrentReconciles
         self.reconciling = 0  # ensure_children calls queued or running
         self.synced: dict[Key, tuple] = {}  # what the last successful ensure_children reconciled, per GRPOJob
+        # What a reconcile is running or waiting to be retried for, per GRPOJob: another event of the same state
+        # (e.g. of the Pending status written meanwhile) adds no attempt; the retry timer owns the next one.
+        self.attempting: dict[Key, tuple] = {}
         self.retries: dict[Key, asyncio.TimerHandle] = {}
         self.expiries: dict[Key, asyncio.TimerHandle] = {}  # spec.ttlSecondsAfterFinished of finished GRPOJobs
         self.tasks: set[asyncio.Task] = set()  # asyncio keeps only weak references to running tasks
@@ -90,7 +95,8 @@ class Controller:
             return
         # Already reconciled (e.g. the event of our own status write): nothing to do. The status depends only on
         # what was reconciled and on the children, whose own events update it.
-        if self.synced.get((namespace, name)) != reconciled_state(body):
+        state = reconciled_state(body)
+        if state not in (self.synced.get((namespace, name)), self.attempting.get((namespace, name))):
             await self._reconcile(namespace, name, self._workloads((namespace, name)), body)
 
     def grpojob_deleted(self, namespace: str, name: str) -> None:
@@ -98,6 +104,7 @@ class Controller:
         self.phases.forget(namespace, name)
         self.reconciler.forget(key)
         self.synced.pop(key, None)
+        self.attempting.pop(key, None)
         self.status_queue.discard(key)
         for timers in (self.retries, self.expiries):
             if (handle := timers.pop(key, None)) is not None:
@@ -117,10 +124,28 @@ class Controller:
     def pod_changed(self, namespace: str, owner: str) -> None:
         self._queue_status((namespace, owner))
 
+    async def child_deleted(self, namespace: str, owner: str, child: dict[str, Any]) -> None:
+        """A ConfigMap (or other non-workload child) of GRPOJob `owner` was deleted: recreate it unless the
+        GRPOJob finished or is gone (a replacement pod would otherwise hang on the missing mount)."""
+        key = (namespace, owner)
+        body = self._grpojob(key)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return  # the GRPOJob itself was deleted: its children are being garbage-collected
+        if not children_owned_by(child, body["metadata"]["uid"]):
+            return  # a namesake's leftover
+        status = body.get("status") or {}
+        if status.get("completionTime") and status.get("phase") in TERMINAL_PHASES:
+            return
+        meta = child.get("metadata") or {}
+        log.info("[%s/%s] %s %s was deleted: restoring it", namespace, owner, child.get("kind"), meta.get("name"))
+        await self._reconcile(namespace, owner, self._workloads(key), body)
+
     # --- the reconcile lane ------------------------------------------------------------------------------------
 
     async def _reconcile(self, namespace: str, name: str, workloads: list[dict], known: dict[str, Any] | None) -> None:
         self.reconciling += 1
+        if known is not None:
+            self.attempting[(namespace, name)] = reconciled_state(known)
         try:
             async with self.reconcile_slots:
                 delay = await self._ensure_children(namespace, name, workloads, known)
@@ -135,18 +160,22 @@ class Controller:
     async def _ensure_children(self, namespace: str, name: str, workloads: list[dict],
                                known: dict[str, Any] | None) -> float | None:
         """One reconcile; returns the delay before a retry, or None when none is needed."""
+        if known is not None and self._deleted_meanwhile((namespace, name), known):
+            return None
         try:
             with metrics.observe("grpojob", retry=(ChildConflict,)):
                 obs = await self.reconciler.ensure_children(namespace, name, workloads=workloads, known=known)
         except ChildConflict as e:  # a name conflict: nothing reconciled yet
             log.info("[%s/%s] reconcile will be retried in %.1fs: %s", namespace, name, CONFLICT_RETRY_S, e)
             return CONFLICT_RETRY_S
-        except Exception as e:  # an API error: retried after the handler backoff
-            log.warning("[%s/%s] reconcile failed, retrying in %.1fs: %r", namespace, name,
-                        self.config.retry_backoff_s, e)
-            return self.config.retry_backoff_s
+        except Exception as e:  # an API error: retried after the handler backoff (or the server's Retry-After)
+            delay = self._backoff(e)
+            log.warning("[%s/%s] reconcile failed, retrying in %.1fs: %r", namespace, name, delay, e)
+            return delay
         if known is not None:
             self.synced[(namespace, name)] = reconciled_state(known)
+            if self.attempting.get((namespace, name)) == self.synced[(namespace, name)]:
+                del self.attempting[(namespace, name)]
         if obs is not None and obs.missing_refs:
             # The status lane reports it (Failed, one Event); re-check slowly in case the object appears.
             log.info("[%s/%s] re-checking in %.0fs: %s", namespace, name, self.config.missing_ref_retry_s,
@@ -184,8 +213,9 @@ class Controller:
             try:
                 await self._sync_status(*key)
             except Exception as e:  # e.g. a failed status write
-                log.warning("[%s/%s] status sync failed, retrying in %.1fs: %r", *key, self.config.retry_backoff_s, e)
-                self.loop.call_later(self.config.retry_backoff_s, queue.add, key)
+                delay = self._backoff(e)
+                log.warning("[%s/%s] status sync failed, retrying in %.1fs: %r", *key, delay, e)
+                self.loop.call_later(delay, queue.add, key)
             finally:
                 queue.done(key)
 
@@ -251,6 +281,16 @@ class Controller:
         asyncio.run_coroutine_threadsafe(write, self.loop).result(self.config.api_timeout_s + 5)
 
     # --- helpers -----------------------------------------------------------------------------------------------
+
+    def _deleted_meanwhile(self, key: Key, known: dict[str, Any]) -> bool:
+        """Whether the watch showed the GRPOJob deleted (or replaced) since this reconcile was queued: a burst of
+        create/delete must not write children for GRPOJobs that are already gone."""
+        current = self._grpojob(key)
+        return current is None or current["metadata"].get("uid") != known["metadata"].get("uid")
+
+    def _backoff(self, error: BaseException) -> float:
+        """The delay before retrying after `error`: the handler backoff, or longer when the server said so."""
+        return max(self.config.retry_backoff_s, retry_after_s(error) or 0.0)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         task = self.loop.create_task(coro)

@@ -10,11 +10,14 @@ Run with: kopf run --standalone -A -m grpo_operator.handlers --liveness=http://0
   (the reconcile lane), then its status is synced (the status lane). Events that change none of these (e.g. our
   own status write) cost nothing. Failures are retried on a timer.
 - Job/RayJob/pod events (server-side filtered by the `grpo.dev/grpojob` label) queue a status sync; a deleted
-  workload is reconciled (it is recreated unless the run finished or is suspended).
+  workload is reconciled (it is recreated unless the run finished or is suspended). A deleted ConfigMap child
+  (same label) is reconciled too, i.e. recreated, unless the run finished; its other events are ignored.
 - In-memory kopf indices of the GRPOJobs and their children make lookups free; transitions (and their Events)
   are decided against the status the operator last wrote (after a restart: the stored one), once.
 - kopf stores no per-object state (no progress/diffbase annotations: one API write and one watch event less
   per GRPOJob than with create/update handlers).
+- A watch request answered 410 Gone re-lists and continues (kopf_watch.py); API calls answered 429 wait for the
+  server's Retry-After (kube.py).
 - No finalizer is ever added (no deletion handlers, no kopf timers or daemons): deleting a GRPOJob works while
   the operator is down and its children go through ownerReferences. The progress poller is a plain thread.
 """
@@ -28,13 +31,14 @@ import kopf
 
 from grpo_api.constants import GROUP, LABEL_GRPOJOB, MANAGED_BY, PLURAL, VERSION
 
-from . import metrics
+from . import kopf_watch, metrics
 from .controller import INDEX_NAMES, Controller
 from .kopf_storage import NoDiffBase
 from .kube import Kube, load_configuration
 from .operator_config import OperatorConfig
 
 OWNED = {LABEL_GRPOJOB: kopf.PRESENT}
+kopf_watch.install()  # an HTTP 410 on a watch request re-lists instead of stopping the operator
 
 
 # --- start-up and clean-up ------------------------------------------------------------------------------------
@@ -53,7 +57,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     settings.posting.event_name_prefix = "grpo-"
     settings.watching.server_timeout = int(config.watch_server_timeout_s)  # the API parses it as an integer
     settings.watching.client_timeout = config.watch_client_timeout_s
-    for selector in (("batch", "jobs"), ("ray.io", "rayjobs"), ("", "v1", "pods")):
+    for selector in (("batch", "jobs"), ("ray.io", "rayjobs"), ("", "v1", "pods"), ("", "v1", "configmaps")):
         settings.watching.label_selectors[selector] = LABEL_GRPOJOB  # only our children, server-side
     kube = Kube(load_configuration(), config.api_timeout_s, max_connections=config.workers)
     metrics.serve(config.metrics_port)
@@ -147,6 +151,13 @@ async def job_event(type: str | None, namespace: str, labels: dict[str, str], bo
 async def rayjob_event(type: str | None, namespace: str, labels: dict[str, str], body: kopf.Body, memo: kopf.Memo,
                        **_: Any) -> None:
     await _workload_event(type, namespace, labels, body, memo.controller)
+
+
+@kopf.on.event("", "v1", "configmaps", labels=OWNED)
+async def configmap_event(type: str | None, namespace: str, labels: dict[str, str], body: kopf.Body,
+                          memo: kopf.Memo, **_: Any) -> None:
+    if type == "DELETED" and (owner := labels.get(LABEL_GRPOJOB)):
+        await memo.controller.child_deleted(namespace, owner, _slim(body))
 
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)

@@ -65,7 +65,7 @@ def reconciled_state(body: dict[str, Any]) -> tuple:
 
 
 def _children_names(name: str, spec: dict[str, Any], obs: status_derive.Observed) -> dict[str, str] | None:
-    if obs.spec_errors or obs.missing_refs:
+    if obs.spec_errors or obs.missing_refs or obs.child_rejections:
         return None  # nothing was created for this spec (earlier children, if any, are still listed)
     names = {"configMap": config_map_name(name)}
     if (spec.get("reward") or {}).get("inline"):
@@ -95,6 +95,7 @@ class Reconciler:
         self.expectations = Expectations()
         self.statuses = StatusCache()
         self.missing_refs: dict[Key, list[tuple[str, str]]] = {}  # what the last `ensure_children` found missing
+        self.rejections: dict[Key, list[str]] = {}  # children the API server refused (400/422) for this spec
         self._locks: dict[Key, asyncio.Lock] = {}
 
     def lock(self, key: Key) -> asyncio.Lock:
@@ -108,6 +109,7 @@ class Reconciler:
         self.statuses.forget(key)
         self.expectations.delete(key)
         self.missing_refs.pop(key, None)
+        self.rejections.pop(key, None)
         if not self.busy(key):
             self._locks.pop(key, None)
 
@@ -136,13 +138,38 @@ class Reconciler:
                                      network_policy=self.network_policy)
             owned = [w for w in workloads if children.owned_by(w, uid)]
             plan = children.plan(desired, owned, spec=wire_spec, finished=_finished(self.statuses.previous(key, body)))
+            alive = lambda: self.still_exists(namespace, name, uid)  # noqa: E731
+            if not await alive():  # before the ConfigMaps, and again right before the workload (below)
+                return None
+            self.rejections.pop(key, None)
             try:
-                obs.workload = await children.apply(self.kube, plan, uid=uid)
+                obs.workload = await children.apply(self.kube, plan, uid=uid,
+                                                    confirm=alive)
+            except children.ChildRejected as e:
+                # The same spec gets the same answer: report it (Failed, ChildRejected, one Event) and wait for a
+                # spec change instead of retrying.
+                log.warning("[%s/%s] %s", namespace, name, e)
+                obs.child_rejections = self.rejections[key] = [str(e)]
+                return obs
             finally:
                 self.expectations.expect_deleted(key, plan.delete_workloads)
             if plan.create_workload is not None:
                 self.expectations.expect_created(key, obs.workload)
             return obs
+
+    async def still_exists(self, namespace: str, name: str, uid: str) -> bool:
+        """Whether the GRPOJob still exists, as this uid and not being deleted, asked of the API right before its
+        children are written, and again right before its workload is created. The watch shows a deletion late, and a reconcile may have waited behind others
+        since its event: a Job created for a GRPOJob that is already gone would start GPU pods that run until
+        the garbage collector removes the orphan (a real API server accepts children whose owner is gone and
+        only collects them afterwards). The window left is one request long. (The controller also skips a reconcile
+        whose GRPOJob the watch index no longer lists, for free.)"""
+        current = await self.kube.get(API_VERSION, KIND, namespace, name)
+        if current is None or current["metadata"].get("uid") != uid or current["metadata"].get("deletionTimestamp"):
+            log.info("[%s/%s] the GRPOJob (uid %s) is gone or being deleted: no children written", namespace, name,
+                     uid)
+            return False
+        return True
 
     async def _missing_references(self, job: GRPOJob, namespace: str) -> list[tuple[str, str]]:
         wanted = objects_to_fetch(job)
@@ -230,6 +257,7 @@ class Reconciler:
             log.info("GRPOJob %s/%s: %s", key[0], key[1], warning)
         obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
         obs.missing_refs = list(self.missing_refs.get(key, []))  # as the last ensure_children found them
+        obs.child_rejections = list(self.rejections.get(key, []))
         return obs, job, job.spec.to_wire()
 
     async def _derive(self, key: Key, body: dict[str, Any], workloads: list[dict], pods: list[dict],
@@ -244,6 +272,6 @@ class Reconciler:
     def _basis(self, key: Key, body: dict[str, Any], workload: dict[str, Any] | None, pods: list[dict]) -> tuple:
         """The exact inputs a status is derived from: the GRPOJob's reconciled state, the missing references,
         the workload and pod versions."""
-        return (reconciled_state(body), tuple(self.missing_refs.get(key, ())),
+        return (reconciled_state(body), tuple(self.missing_refs.get(key, ())), tuple(self.rejections.get(key, ())),
                 _version(workload) if workload is not None else None,
                 tuple(sorted(_version(p) for p in pods)) if workload is not None else ())

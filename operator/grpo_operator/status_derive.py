@@ -4,6 +4,7 @@ Level-based: the same observation always gives the same phase, so a restarted op
 Phase is decided explicitly (never "the last condition"):
 
     InvalidSpec / missing reference  -> Failed     (Valid=False)
+    a child refused by the API (400/422) -> Failed (Valid=False, reason ChildRejected, the server's message)
     finished before, workload gone   -> unchanged  (e.g. the Job was removed by ttlSecondsAfterFinished)
 
 `ttl_remaining` says when a finished GRPOJob is due for deletion (spec.ttlSecondsAfterFinished).
@@ -40,6 +41,7 @@ EXIT_CODE_REASONS = {
 WAITING_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError",
                    "CreateContainerError", "CrashLoopBackOff")
 SPEC_CHANGE_REJECTED = "SpecChangeRejected"
+CHILD_REJECTED = "ChildRejected"
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Observed:
     workload: dict[str, Any] | None = None  # the Job or RayJob
     pods: list[dict[str, Any]] = field(default_factory=list)
     rejected_fields: list[str] = field(default_factory=list)  # spec groups changed while running
+    child_rejections: list[str] = field(default_factory=list)  # the API server's messages refusing a child
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,9 @@ def verdict(obs: Observed, previous: dict[str, Any] | None = None) -> Verdict:
         return Verdict("Failed", "InvalidSpec", "; ".join(obs.spec_errors))
     if obs.missing_refs:
         return Verdict("Failed", obs.missing_refs[0][0], "; ".join(m for _, m in obs.missing_refs))
+    if obs.child_rejections:
+        return Verdict("Failed", CHILD_REJECTED, "; ".join(obs.child_rejections)
+                       + "; fix the spec (the operator retries once it changes)")
     if obs.workload is None and previous.get("completionTime") and previous.get("phase") in TERMINAL_PHASES:
         return Verdict(previous["phase"], _previous_reason(previous), previous.get("message") or "")
     if obs.suspend:
@@ -252,7 +258,7 @@ def _previous_reason(previous: dict[str, Any]) -> str:
 
 def _condition_states(v: Verdict, obs: Observed) -> dict[str, tuple[str, str, str]]:
     """type -> (status, reason, message)."""
-    invalid = v.reason == "InvalidSpec" or bool(obs.missing_refs) and v.phase == "Failed"
+    invalid = v.reason == "InvalidSpec" or bool(obs.missing_refs or obs.child_rejections) and v.phase == "Failed"
     states = {
         "Valid": ("False", v.reason, v.message) if invalid else ("True", "SpecValid", "the spec is valid"),
         "Queued": ("True", v.reason, v.message) if v.phase == "Queued" else ("False", "NotQueued", ""),
@@ -307,7 +313,8 @@ def derive_status(obs: Observed, previous: dict[str, Any] | None, now: str,
     }
     if v.phase in ("Initializing", "Running") and not status["startTime"]:
         status["startTime"] = now
-    run_ended = v.phase in TERMINAL_PHASES and v.reason not in ("InvalidSpec",) and not obs.missing_refs
+    run_ended = (v.phase in TERMINAL_PHASES and v.reason not in ("InvalidSpec",) and not obs.missing_refs
+                 and not obs.child_rejections)
     if run_ended and not status["completionTime"]:
         status["completionTime"] = now
     if v.phase not in TERMINAL_PHASES:

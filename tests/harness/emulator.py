@@ -15,7 +15,9 @@ kopf or the operator depend on:
   `labelSelector`, `fieldSelector` and `timeoutSeconds`, with no gap between the snapshot and the stream;
   lists with the same selectors and a real `resourceVersion`.
 - garbage collection: deleting an owner deletes the objects whose ownerReferences name its uid (at once,
-  recursively; `propagationPolicy: Orphan` keeps them). Finalizers block deletion as in kmock.
+  recursively; `propagationPolicy: Orphan` keeps them). Finalizers block deletion as in kmock. An object
+  created with ownerReferences whose owners are all gone is accepted (201, as the real API server does) and
+  then deleted at once, as the garbage collector would shortly after (`orphans_collected` records it).
 - fault injection: `inject_fault(status, ...)` answers the next matching requests with an error and no
   state change; `drop_watches()` ends every open watch stream (clients must reconnect).
 - `/api/v1/namespaces` (kmock's path parser cannot handle it): list/get the namespaces in use; create and delete
@@ -151,7 +153,11 @@ class Fault:
     name: str | None = None
     subresource: str | None = None
     count: int = 1
+    retry_after: float | None = None  # sent as the Retry-After header (429/503)
+    message: str | None = None  # the Status message (default: "injected fault: ...")
     hits: int = field(default=0)
+    hit_times: list[float] = field(default_factory=list)  # monotonic time of each answered request
+    hit_names: list[str | None] = field(default_factory=list)  # the object's name (a create's: from its body)
 
     def matches(self, action: str, plural: str | None, name: str | None, subresource: str | None) -> bool:
         return (self.count > 0 and self.action in (None, action) and self.plural in (None, plural)
@@ -179,6 +185,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _faults_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
     # (monotonic time, action, plural, namespace, name) of every successful write, for tests and benchmarks.
     writes: list[tuple[float, str, str, str | None, str]] = attrs.field(factory=list, init=False)
+    # (monotonic time, plural, namespace, name) of every object created for an owner that was already gone.
+    orphans_collected: list[tuple[float, str, str | None, str]] = attrs.field(factory=list, init=False)
+    _live_uids: set[str] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -190,10 +199,12 @@ class KubeEmulator(kmock.KubernetesEmulator):
     # --- public helpers (thread-safe enough: list appends are atomic; reads tolerate a moving target) -----
 
     def inject_fault(self, status: int, *, action: str | None = None, plural: str | None = None,
-                     name: str | None = None, subresource: str | None = None, count: int = 1) -> Fault:
-        """Answer the next `count` matching requests with `status` (no state change)."""
+                     name: str | None = None, subresource: str | None = None, count: int = 1,
+                     retry_after: float | None = None, message: str | None = None) -> Fault:
+        """Answer the next `count` matching requests with `status` (no state change), with a `Retry-After`
+        header when given (a throttling API server: 429 Too Many Requests), and `message` in the Status."""
         fault = Fault(status=status, action=action, plural=plural, name=name, subresource=subresource,
-                      count=count)
+                      count=count, retry_after=retry_after, message=message)
         with self._faults_lock:
             self._faults.append(fault)
         return fault
@@ -257,9 +268,18 @@ class KubeEmulator(kmock.KubernetesEmulator):
             if fault is not None:
                 fault.count -= 1
                 fault.hits += 1
+                fault.hit_times.append(time.monotonic())
+                data = request.data if action == "create" and isinstance(request.data, dict) else {}
+                fault.hit_names.append(request.name or (data.get("metadata") or {}).get("name"))
         if fault is not None:
-            raise _error(fault.status, _FAULT_REASONS.get(fault.status, "InjectedFault"),
-                         f"injected fault: {fault.status} for {action} {request.resource.plural}/{request.name}")
+            message = fault.message or f"injected fault: {fault.status} for {action} {request.resource.plural}/{request.name}"
+            if fault.retry_after is not None:
+                return aiohttp.web.json_response(
+                    {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": fault.status,
+                     "reason": _FAULT_REASONS.get(fault.status, "InjectedFault"), "message": message,
+                     "details": {"retryAfterSeconds": int(fault.retry_after)}},
+                    status=fault.status, headers={"Retry-After": f"{fault.retry_after:g}"})
+            raise _error(fault.status, _FAULT_REASONS.get(fault.status, "InjectedFault"), message)
         if not request.resource.plural:  # API discovery: kmock's own reactions
             return await super()._handle(request)
         # Resource requests are served here directly: kmock's generic reaction matching costs ~10 ms a request.
@@ -352,8 +372,20 @@ class KubeEmulator(kmock.KubernetesEmulator):
             self._objects[key].create(data)
         else:
             self._objects[key] = data
+        self._live_uids.add(meta["uid"])
         self.writes.append((time.monotonic(), "create", request.resource.plural, key[1], key[2]))
-        return [{"type": "ADDED", "object": _clone(data), "_resource": request.resource}]
+        events = [{"type": "ADDED", "object": _clone(data), "_resource": request.resource}]
+        if self._orphaned(meta):  # as the garbage collector would, soon after (the real API accepts the create)
+            self.orphans_collected.append((time.monotonic(), request.resource.plural, key[1], key[2]))
+            events += self._delete(key, self._objects[key], orphan=False)
+        return events
+
+    def _orphaned(self, meta: dict[str, Any]) -> bool:
+        """Whether every owner this object names is gone (no live object has that uid)."""
+        owners = {ref.get("uid") for ref in meta.get("ownerReferences") or []}
+        if not owners:
+            return False
+        return not owners & self._live_uids
 
     def _update(self, request: kmock.Request, info: kmock.ResourceInfo, key, obj, *, replace: bool):
         old = _clone(obj.raw)
@@ -429,6 +461,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         meta["resourceVersion"] = self._next_rv()
         obj.create(raw)
         obj.delete()
+        self._live_uids.discard(meta.get("uid"))
         self.writes.append((time.monotonic(), "delete", key[0].plural, key[1], key[2]))
         events = [{"type": "DELETED", "object": raw, "_resource": key[0]}]
         if not orphan:
