@@ -35,6 +35,8 @@ ROW_FIELDS = ("prompt", "ground_truth", "data_source", "extra_info", "ability", 
 CHAT_ROLES = ("system", "user", "assistant", "tool")
 
 _PROMPT_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+MAX_DEPTH = 32  # nesting of JSON values inside a row (Python's JSON parser would recurse out of stack at ~1000)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class DataError(DataErrorBase):
@@ -90,8 +92,8 @@ def read_records(path: str | Path) -> list[tuple[int, Any]]:
             data = json.loads(path.read_bytes())
         except json.JSONDecodeError as e:
             raise DataError(path, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-        except UnicodeDecodeError as e:
-            raise DataError(path, f"not UTF-8 text: {e}") from None
+        except (ValueError, RecursionError) as e:  # not UTF-8, an integer of > 4300 digits, nested too deeply
+            raise DataError(path, f"not valid JSON: {_json_problem(e)}") from None
         if not isinstance(data, list):
             raise DataError(
                 path,
@@ -106,17 +108,57 @@ def read_records(path: str | Path) -> list[tuple[int, Any]]:
                     continue
                 try:
                     records.append((lineno, json.loads(line)))
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
-                    raise DataError(path, f"line is not valid JSON: {msg}", row=lineno) from None
+                except (ValueError, RecursionError) as e:
+                    raise DataError(path, f"line is not valid JSON: {_json_problem(e)}", row=lineno) from None
         return records
     if suffix == ".parquet":
         try:
             table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as e:
+            return list(enumerate(table.to_pylist(), start=1))
+        except (pa.ArrowException, OSError, ValueError) as e:
             raise DataError(path, f"not a readable parquet file: {e}") from None
-        return list(enumerate(table.to_pylist(), start=1))
     raise DataError(path, f"unsupported file type '{suffix or path.name}'; allowed: {', '.join(SUFFIXES)}")
+
+
+def _json_problem(e: Exception) -> str:
+    if isinstance(e, json.JSONDecodeError):
+        return f"{e.msg} at line {e.lineno} column {e.colno}"
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    if isinstance(e, UnicodeDecodeError):
+        return f"not UTF-8 text ({e.reason} at byte {e.start})"
+    if "digits" in str(e):  # ValueError: Exceeds the limit (4300 digits) for integer string conversion
+        return "an integer has more digits than Python reads (4300); store it as a string"
+    return str(e)
+
+
+def _check_value(value: Any, file: Path, row: int, where: str, depth: int = 0) -> None:
+    """What parquet (and verl) can store: UTF-8 strings, 64-bit integers, string keys, bounded nesting."""
+    if depth > MAX_DEPTH:
+        raise DataError(file, f"nested more than {MAX_DEPTH} levels deep", row, where)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise DataError(file, f"not valid Unicode text (a lone surrogate {value[e.start]!r} at character "
+                                  f"{e.start})", row, where) from None
+    elif isinstance(value, bool) or value is None or isinstance(value, float):
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise DataError(file, "integer does not fit in 64 bits (store it as a string)", row, where)
+    elif isinstance(value, dict):
+        if depth > 0 and not value:
+            raise DataError(file, "an empty object cannot be stored in parquet (use null or drop the key)",
+                            row, where)
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise DataError(file, f"keys must be strings, got {_kind(k)}", row, where)
+            _check_value(k, file, row, where, depth + 1)
+            _check_value(v, file, row, f"{where}.{k}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_value(v, file, row, f"{where}[{i}]", depth + 1)
 
 
 def _prompt(value: Any, file: Path, row: int) -> list[dict[str, str]]:
@@ -180,7 +222,10 @@ def normalize_row(
         )
     unknown = [k for k in record if k not in ROW_FIELDS]
     if unknown:
-        raise DataError(file, f"unknown field; allowed fields: {', '.join(ROW_FIELDS)}", row, unknown[0])
+        raise DataError(file, f"unknown field; allowed fields: {', '.join(ROW_FIELDS)}", row, str(unknown[0]))
+    for key in ROW_FIELDS:
+        if key in record:
+            _check_value(record[key], file, row, key)
     if "prompt" not in record:
         raise DataError(file, "missing (every row needs a prompt)", row, "prompt")
     prompt = _prompt(record["prompt"], file, row)
@@ -238,6 +283,7 @@ def load_rows(path: str | Path, split: str = "train") -> list[dict]:
         raise DataError(path, "contains no rows")
     types: dict[str, str] = {}
     rows = [normalize_row(rec, path, row, i, split, types) for i, (row, rec) in enumerate(records)]
+    _check_storable(rows, path, [row for row, _ in records])
     # Integer and float values may share an extra_info key; make the column one float type for parquet.
     floats = [k for k, t in types.items() if t == "number"]
     if floats:
@@ -246,6 +292,40 @@ def load_rows(path: str | Path, split: str = "train") -> list[dict]:
                 if isinstance(r["extra_info"].get(k), int):
                     r["extra_info"][k] = float(r["extra_info"][k])
     return rows
+
+
+def _storable(extras: list[dict]) -> Exception | None:
+    """None when these extra_info values make one parquet column (the other columns have fixed types)."""
+    try:
+        pq.write_table(pa.table({"extra_info": pa.array(extras)}), pa.BufferOutputStream())
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as e:
+        return e
+    return None
+
+
+def _check_storable(rows: list[dict], file: Path, row_numbers: list[int]) -> None:
+    """Refuse rows whose extra_info parquet cannot hold (e.g. a nested list of mixed types), naming the row and
+    key: the first failing prefix of rows is found by bisection (a prefix that fails stays failing)."""
+    extras = [r["extra_info"] for r in rows]
+    error = _storable(extras)
+    if error is None:
+        return
+    lo, hi = 0, len(extras) - 1  # extras[: hi + 1] fails
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _storable(extras[: mid + 1]) is None:
+            lo = mid + 1
+        else:
+            hi = mid
+    prefix = extras[: hi + 1]
+    error = _storable(prefix) or error
+    field_name = "extra_info"
+    for key in prefix[-1]:
+        if _storable([{key: e.get(key)} for e in prefix]) is not None:
+            field_name = f"extra_info.{key}"
+            break
+    raise DataError(file, f"cannot be stored as one parquet column with the earlier rows ({error}); give each "
+                          "key one JSON shape in every row", row_numbers[hi], field_name)
 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
@@ -266,13 +346,8 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
 def convert(src: str | Path, dst: str | Path, split: str = "train") -> ConvertResult:
     """Convert a seed-format data file to verl parquet at ``dst``."""
     src, dst = Path(src), Path(dst)
-    rows = load_rows(src, split)
-    try:
-        table = rows_to_table(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:  # nested extra_info values of mixed shapes
-        raise DataError(
-            src, f"extra_info values cannot be stored as one parquet column: {e}", field="extra_info"
-        ) from None
+    rows = load_rows(src, split)  # every row checked storable (file, row and field named otherwise)
+    table = rows_to_table(rows)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
     pq.write_table(table, tmp)

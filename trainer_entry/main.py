@@ -14,6 +14,7 @@ config" and "the engine is training", then the exit code and a summary.
 from __future__ import annotations
 
 import argparse
+import http.client
 import importlib.util
 import json
 import logging
@@ -139,18 +140,20 @@ def fetch(source: DataSource, download_dir: Path, role: str) -> Path:
     path = Path(data_file_path(source))
     if source.url is not None:
         path = download_dir / path.name
-        if not source.url.startswith(("http://", "https://")):
+        if not source.url.startswith(("http://", "https://")) or path.name in ("", ".", ".."):
             raise ConfigError(
-                f"spec.data.{role}.url {source.url!r}: only http(s) URLs are downloaded by the trainer; "
-                "put s3/gs data on a PVC (spec.data.{role}.pvc)"
+                f"spec.data.{role}.url {source.url!r}: only http(s) URLs naming a file are downloaded by the "
+                f"trainer; put s3/gs data on a PVC (spec.data.{role}.pvc)"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
         try:
             with urllib.request.urlopen(source.url, timeout=60) as resp, open(tmp, "wb") as fh:
                 shutil.copyfileobj(resp, fh)
-        except OSError as e:
-            raise DataError(source.url, f"download failed: {e}") from None
+                if getattr(resp, "length", None):  # bytes the Content-Length promised and never came
+                    raise http.client.IncompleteRead(b"", resp.length)
+        except (OSError, ValueError, http.client.HTTPException) as e:  # + InvalidURL, IncompleteRead
+            raise DataError(source.url, f"download failed: {e}", field=f"spec.data.{role}.url") from None
         tmp.replace(path)
     return path
 

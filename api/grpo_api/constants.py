@@ -53,3 +53,12 @@ EXIT_TERMINATED = 143
 # Trainer image the operator uses when a GRPOJob sets no spec.image.
 DEFAULT_TRAINER_IMAGE = "ghcr.io/grpo-operator/trainer:0.1.0"
 TRAINER_IMAGE_ENV = "GRPO_TRAINER_IMAGE"  # overrides DEFAULT_TRAINER_IMAGE in the operator's environment
+
+# Models and data sets the trainer builds itself (`model.path: embedded:tiny`, `data.train.path: embedded:parity`);
+# trainer_entry.embedded provides exactly these (a test keeps them equal).
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_MODELS = ("tiny",)
+EMBEDDED_DATA_SETS = ("math", "parity")
+
+# Environment the operator sets on the trainer pods and a GRPOJob may not (spec.pod.env).
+RESERVED_ENV = ("RAY_ADDRESS",)

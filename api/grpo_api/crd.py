@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from .constants import GROUP, KIND, MAX_NAME_LENGTH, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from .k8s_rules import DNS1035_LABEL_PATTERN
 from .spec import GRPOJobSpec
 from .status import GRPOJobStatus
 
@@ -106,6 +107,10 @@ def openapi_schema() -> dict[str, Any]:
             "rule": f"self.metadata.name.size() <= {MAX_NAME_LENGTH}",
             "message": f"metadata.name must be at most {MAX_NAME_LENGTH} characters so child names "
                        "(RayJob, Job, ConfigMaps) fit",
+        }, {
+            "rule": f"self.metadata.name.matches('{DNS1035_LABEL_PATTERN}')",
+            "message": "metadata.name must be a DNS-1035 label (it names Services and RayJobs): lower-case letters, "
+                       "digits and '-', starting with a letter",
         }],
     }
 

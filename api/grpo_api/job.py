@@ -5,7 +5,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .constants import API_VERSION, KIND, MAX_NAME_LENGTH
-from .spec import DNS_LABEL_PATTERN, GRPOJobSpec
+from .core_v1 import AnnotationMap, LabelMap
+from .k8s_rules import DNS1035_LABEL_PATTERN
+from .spec import GRPOJobSpec
 from .status import GRPOJobStatus
 
 
@@ -17,8 +19,8 @@ class ObjectMeta(BaseModel):
     name: str | None = None
     generate_name: str | None = Field(None, alias="generateName")
     namespace: str | None = None
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
+    labels: LabelMap | None = None  # the Kueue queue label is copied onto the children
+    annotations: AnnotationMap | None = None
 
     @field_validator("name")
     @classmethod
@@ -31,8 +33,9 @@ class ObjectMeta(BaseModel):
             raise ValueError(
                 f"must be at most {MAX_NAME_LENGTH} characters so child names (RayJob, Job, ConfigMaps) fit "
                 f"(got {len(name)}: {name!r})")
-        if not re.match(DNS_LABEL_PATTERN, name):
-            raise ValueError(f"must be a DNS label: lower-case letters, digits and '-' (got {name!r})")
+        if not re.match(DNS1035_LABEL_PATTERN, name):
+            raise ValueError("must be a DNS-1035 label (it names Services and RayJobs): lower-case letters, digits "
+                             f"and '-', starting with a letter (got {name!r})")
         return name
 
 

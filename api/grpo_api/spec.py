@@ -5,17 +5,21 @@ use_kl_loss true, kl_loss_coef 0.001, kl_loss_type low_var_kl, batch 256, lr 1e-
 max_response_length 1024).
 """
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from . import k8s_rules
 from .base import APIModel
+from .constants import EMBEDDED_DATA_SETS, EMBEDDED_MODELS, EMBEDDED_PREFIX, RESERVED_ENV
+from .core_v1 import Affinity, AnnotationMap, LabelMap, LabelValue, QualifiedName, checked
 from .rules import Rule
 from .verl_keys import managed_key_owner, managed_keys, managed_parent_keys, managed_prefix_keys
 from .verl_rules import KL_TYPES, RESUME_PATH_RE, spec_errors
 
-QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+QUANTITY_PATTERN = k8s_rules.QUANTITY_PATTERN
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 CONFIGMAP_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
@@ -30,6 +34,49 @@ LossAggMode = Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean",
 DRGRPO_LOSS_AGG_MODE = "seq-mean-token-sum-norm"
 
 ObjName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+# A key of a ConfigMap or Secret (IsConfigMapKey): also not '.', '..' or '..x' (which would leave the mount).
+ConfigMapKey = checked(k8s_rules.is_configmap_key, pattern=CONFIGMAP_KEY_PATTERN, min_length=1, max_length=253,
+                       cel="self != '.' && !self.startsWith('..')", message="must not be '.' or start with '..'")
+Quantity = checked(k8s_rules.is_quantity, pattern=k8s_rules.QUANTITY_PATTERN, max_length=64)
+EnvVarName = checked(k8s_rules.is_env_var_name, pattern=ENV_NAME_PATTERN, min_length=1, max_length=256)
+INT32_MAX = k8s_rules.INT32_MAX
+
+
+def _embedded_names(kind: str, known: tuple[str, ...]) -> Any:
+    """A path that may name a data set or model built into the trainer (`embedded:<name>`)."""
+    known_paths = [EMBEDDED_PREFIX + k for k in known]
+
+    def check(value: str) -> list[str]:
+        if value.startswith(EMBEDDED_PREFIX) and value not in known_paths:
+            return [f"unknown embedded {kind}; known: {', '.join(known_paths)}"]
+        return []
+
+    cel_list = ", ".join(f"'{p}'" for p in known_paths)
+    return checked(check, min_length=1, max_length=1024,
+                   cel=f"!self.startsWith('{EMBEDDED_PREFIX}') || self in [{cel_list}]",
+                   message=f"unknown embedded {kind}; known: {', '.join(known_paths)}")
+
+
+def _http_url(value: str) -> list[str]:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        return ["only http(s) URLs without whitespace are downloaded by the trainer; for s3:// or gs:// data "
+                "use a PVC (copy the file to a PersistentVolumeClaim and set data.*.pvc)"]
+    if re.search(r"/\.\.?([?#].*)?$", value):
+        return ["must name a file (it ends in '/.' or '/..')"]
+    return []
+
+
+def _no_dot_dot(value: str) -> list[str]:
+    return ["must not contain a '..' path element"] if k8s_rules.has_path_dot_dot(value) else []
+
+
+def _image(value: str) -> list[str]:
+    return ["must not contain whitespace"] if re.search(r"\s", value) else []
+
+
+EXTENDED_RESOURCE_PATTERN = (rf"^{k8s_rules.DNS1123_LABEL_FMT}(\.{k8s_rules.DNS1123_LABEL_FMT})*/"
+                             r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+HTTP_URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
 
 
 # --- references -------------------------------------------------------------------------------------------
@@ -37,29 +84,72 @@ ObjName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMA
 
 class ConfigMapKeyRef(APIModel):
     name: ObjName = Field(description="ConfigMap name (same namespace as the GRPOJob).")
-    key: str = Field(min_length=1, max_length=253, pattern=CONFIGMAP_KEY_PATTERN, description="Key in the ConfigMap.")
+    key: ConfigMapKey = Field(description="Key in the ConfigMap.")
 
 
 class PVCPath(APIModel):
     claim_name: ObjName = Field(description="PersistentVolumeClaim name.")
-    path: str = Field(min_length=1, max_length=1024, description="File path inside the volume.")
+    path: checked(_no_dot_dot, cel="!self.matches('(^|/)\\\\.\\\\.(/|$)')",
+                  message="must not contain a '..' path element") = Field(
+        min_length=1, max_length=1024, description="File path inside the volume.")
 
 
 class SecretKeySelector(APIModel):
     name: ObjName
-    key: str = Field(min_length=1, max_length=253, pattern=CONFIGMAP_KEY_PATTERN)
+    key: ConfigMapKey
     optional: bool | None = None
 
 
+# Downward API fields an env var may read (core/v1 validation: validEnvDownwardAPIFieldPathExpressions).
+_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
+                "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs")
+_FIELD_PATH_RE = r"^(" + "|".join(re.escape(p) for p in _FIELD_PATHS) + r"|metadata\.(labels|annotations)\['[^']+'\])$"
+_RESOURCE_FIELDS = ("limits.cpu", "limits.memory", "limits.ephemeral-storage", "requests.cpu", "requests.memory",
+                    "requests.ephemeral-storage")
+
+
+class ObjectFieldSelector(APIModel):
+    api_version: Literal["v1"] | None = None
+    field_path: str = Field(max_length=512, pattern=_FIELD_PATH_RE,
+                            description=f"One of {', '.join(_FIELD_PATHS)}, metadata.labels['k'], "
+                                        "metadata.annotations['k'].")
+
+
+class ResourceFieldSelector(APIModel):
+    container_name: str | None = Field(None, max_length=63)
+    resource: Literal[_RESOURCE_FIELDS]  # type: ignore[valid-type]
+    divisor: Quantity | None = None
+
+
+_ONE_ENV_SOURCE = Rule(
+    cel="[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef), has(self.resourceFieldRef)]"
+        ".filter(x, x).size() == 1",
+    message="set exactly one of secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef",
+    check=lambda s: sum(x is not None for x in (s.secret_key_ref, s.config_map_key_ref, s.field_ref,
+                                                s.resource_field_ref)) == 1,
+)
+
+
 class EnvVarSource(APIModel):
+    __rules__ = (_ONE_ENV_SOURCE,)
+
     secret_key_ref: SecretKeySelector | None = None
     config_map_key_ref: SecretKeySelector | None = None
-    field_ref: dict[str, Any] | None = None
-    resource_field_ref: dict[str, Any] | None = None
+    field_ref: ObjectFieldSelector | None = None
+    resource_field_ref: ResourceFieldSelector | None = None
+
+
+_VALUE_OR_VALUE_FROM = Rule(
+    cel="!has(self.valueFrom) || !has(self.value) || self.value == ''",
+    message="set value or valueFrom, not both",
+    check=lambda e: e.value_from is None or not e.value,
+)
 
 
 class EnvVar(APIModel):
-    name: str = Field(min_length=1, max_length=256, pattern=ENV_NAME_PATTERN)
+    __rules__ = (_VALUE_OR_VALUE_FROM,)
+
+    name: EnvVarName
     value: str | None = None
     value_from: EnvVarSource | None = None
 
@@ -69,8 +159,17 @@ class NameRef(APIModel):
     optional: bool | None = None
 
 
+_ONE_ENV_FROM = Rule(
+    cel="[has(self.secretRef), has(self.configMapRef)].filter(x, x).size() == 1",
+    message="set exactly one of secretRef, configMapRef",
+    check=lambda s: (s.secret_ref is None) != (s.config_map_ref is None),
+)
+
+
 class EnvFromSource(APIModel):
-    prefix: str | None = None
+    __rules__ = (_ONE_ENV_FROM,)
+
+    prefix: EnvVarName | None = None
     secret_ref: NameRef | None = None
     config_map_ref: NameRef | None = None
 
@@ -79,22 +178,36 @@ class LocalObjectReference(APIModel):
     name: ObjName
 
 
+_TOLERATION_RULES = (
+    Rule(cel="has(self.key) && self.key != '' || (has(self.operator) && self.operator == 'Exists')",
+         message="operator must be Exists when key is empty",
+         check=lambda t: bool(t.key) or t.operator == "Exists"),
+    Rule(cel="!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+         message="value must be empty when operator is Exists",
+         check=lambda t: t.operator != "Exists" or not t.value),
+    Rule(cel="!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+         message="effect must be NoExecute when tolerationSeconds is set",
+         check=lambda t: t.toleration_seconds is None or t.effect == "NoExecute"),
+)
+
+
 class Toleration(APIModel):
-    key: str | None = None
+    __rules__ = _TOLERATION_RULES
+
+    key: QualifiedName | None = None
     operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = None
+    value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    toleration_seconds: int | None = Field(None, ge=-k8s_rules.INT64_MAX - 1, le=k8s_rules.INT64_MAX)
 
 
 # --- spec groups ------------------------------------------------------------------------------------------
 
 
 class ModelSpec(APIModel):
-    path: str = Field(
-        min_length=1,
-        max_length=1024,
-        description="Hugging Face model id (e.g. Qwen/Qwen2.5-7B) or a path inside the trainer pod.",
+    path: _embedded_names("model", EMBEDDED_MODELS) = Field(
+        description="Hugging Face model id (e.g. Qwen/Qwen2.5-7B) or a path inside the trainer pod "
+                    "(embedded:tiny: a tiny random-weight model built on the spot, engine trl).",
     )
     lora_rank: int = Field(0, ge=0, le=1024, description="LoRA rank; 0 trains all weights (seed: 8 for LoRA).")
     lora_alpha: int = Field(16, ge=1, le=4096, description="LoRA alpha (seed: 16).")
@@ -119,10 +232,12 @@ class DataSource(APIModel):
 
     config_map: ConfigMapKeyRef | None = Field(None, description="A small data file stored in a ConfigMap.")
     pvc: PVCPath | None = Field(None, description="A file on a PersistentVolumeClaim.")
-    url: str | None = Field(None, max_length=2048, pattern=r"^(https?|s3|gs)://.+",
-                            description="Downloaded by the trainer at start.")
-    path: str | None = Field(None, min_length=1, max_length=1024,
-                             description="A path inside the trainer image (or on this machine for --local).")
+    url: checked(_http_url, pattern=HTTP_URL_PATTERN, cel="!self.matches('/\\\\.\\\\.?([?#].*)?$')",
+                 message="must name a file (it ends in '/.' or '/..')") | None = Field(
+        None, max_length=2048, description="An http(s) URL, downloaded by the trainer at start (s3/gs: use a PVC).")
+    path: _embedded_names("data set", EMBEDDED_DATA_SETS) | None = Field(
+        None, description="A path inside the trainer image (or on this machine for --local); "
+                          "embedded:parity or embedded:math: a data set generated by the trainer.")
 
 
 
@@ -216,9 +331,9 @@ class TrainingSpec(APIModel):
         None, ge=1, le=1024, alias="logProbMicroBatchSizePerGPU",
         description="Responses per GPU per forward of the old and reference log-prob passes (no gradients, so "
                     "larger fits); unset: microBatchSizePerGPU.")
-    save_freq: int = Field(20, ge=-1, description="Save a checkpoint every N steps (-1: never; verl still saves nothing then).")
-    test_freq: int = Field(10, ge=-1, description="Validate every N steps (-1: never).")
-    total_training_steps: int | None = Field(None, ge=1, description="Stop after N steps (overrides epochs).")
+    save_freq: int = Field(20, ge=-1, le=INT32_MAX, description="Save a checkpoint every N steps (-1: never; verl still saves nothing then).")
+    test_freq: int = Field(10, ge=-1, le=INT32_MAX, description="Validate every N steps (-1: never).")
+    total_training_steps: int | None = Field(None, ge=1, le=INT32_MAX, description="Stop after N steps (overrides epochs).")
 
 
 class RolloutSpec(APIModel):
@@ -231,14 +346,19 @@ class RolloutSpec(APIModel):
 class ResourcesSpec(APIModel):
     nodes: int = Field(1, ge=1, le=512, description="Nodes; more than 1 runs a KubeRay RayJob.")
     gpus_per_node: int = Field(1, ge=0, le=64, description="GPUs per node (0 only for the trl CPU engine).")
-    gpu_resource_name: str = Field("nvidia.com/gpu", min_length=1, max_length=253,
-                                   description="Extended resource name of the GPU.")
-    cpu: str | None = Field(None, pattern=QUANTITY_PATTERN,
-                            description="CPU per node; unset: 3 per GPU + 9 (what Ray needs for verl), 2 for trl.")
-    memory: str | None = Field(None, pattern=QUANTITY_PATTERN,
-                               description="Memory per node; unset: 32Gi per GPU (min 32Gi), 4Gi for trl.")
-    shm_size: str | None = Field(None, pattern=QUANTITY_PATTERN,
-                                 description="Size of the /dev/shm memory volume; unset: 16Gi, 1Gi for trl.")
+    gpu_resource_name: checked(k8s_rules.is_extended_resource_name, pattern=EXTENDED_RESOURCE_PATTERN,
+                               cel="!self.contains('kubernetes.io/')",
+                               message="must be an extended resource name outside kubernetes.io") = Field(
+        "nvidia.com/gpu", min_length=1, max_length=253,
+        description="Extended resource name of the GPU (a domain-prefixed name such as nvidia.com/gpu).")
+    cpu: Quantity | None = Field(
+        None, description="CPU per node (a Kubernetes quantity); unset: 3 per GPU + 9 (what Ray needs for verl), "
+                          "2 for trl.")
+    memory: Quantity | None = Field(
+        None, description="Memory per node (a Kubernetes quantity, e.g. 64Gi or 64e9); unset: 32Gi per GPU "
+                          "(min 32Gi), 4Gi for trl.")
+    shm_size: Quantity | None = Field(
+        None, description="Size of the /dev/shm memory volume; unset: 16Gi, 1Gi for trl.")
 
     def effective_cpu(self, engine: str) -> str:
         if self.cpu:
@@ -292,7 +412,7 @@ class CheckpointSpec(APIModel):
         "auto", description="auto: continue from the latest checkpoint in /outputs/checkpoints.")
     resume_from: str | None = Field(None, min_length=1, max_length=1024,
                                     description="Checkpoint folder (global_step_N) for resumeMode resume_path.")
-    max_to_keep: int | None = Field(None, ge=1, description="Keep at most N checkpoints.")
+    max_to_keep: int | None = Field(None, ge=1, le=INT32_MAX, description="Keep at most N checkpoints.")
     export_hf: bool = Field(False, alias="exportHF",
                             description="After training, merge the last checkpoint into a Hugging Face model.")
 
@@ -321,19 +441,28 @@ class PodSecurity(APIModel):
                     "NET_BIND_SERVICE; IPC_LOCK and SYS_NICE leave the \"restricted\" profile).")
 
 
+_NO_RESERVED_ENV = Rule(
+    cel="!has(self.env) || self.env.all(e, !(e.name in [" + ", ".join(f"'{n}'" for n in RESERVED_ENV) + "]))",
+    message=f"env may not set {', '.join(RESERVED_ENV)}: the operator manages it",
+    check=lambda p: not any(e.name in RESERVED_ENV for e in p.env or []),
+)
+
+
 class PodSpec(APIModel):
     """Scheduling and environment of the trainer pods."""
 
-    node_selector: dict[str, str] | None = None
+    __rules__ = (_NO_RESERVED_ENV,)
+
+    node_selector: LabelMap | None = None
     tolerations: list[Toleration] | None = None
-    affinity: dict[str, Any] | None = Field(None, description="A core/v1 Affinity.")
+    affinity: Affinity | None = Field(None, description="A core/v1 Affinity.")
     priority_class_name: str | None = Field(None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
     service_account_name: str | None = Field(None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
     env: list[EnvVar] | None = Field(None, description="Extra env, e.g. HF_TOKEN from a Secret.")
     env_from: list[EnvFromSource] | None = None
     image_pull_secrets: list[LocalObjectReference] | None = None
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
+    labels: LabelMap | None = None
+    annotations: AnnotationMap | None = None
     # Both unset by default (the builders apply the defaults), so adding them changed no stored spec.
     automount_service_account_token: bool | None = Field(
         None, description="true: mount the service account's API token (default false: nothing in the trainer "
@@ -383,6 +512,13 @@ _TRL_NO_OFFLOAD_OR_OVERRIDES = Rule(
     check=lambda s: s.engine != "trl" or (not s.memory.any and not s.overrides),
     detail=lambda s: f"offload={s.memory.any}, overrides={len(s.overrides)}",
 )
+_TRL_CPU_FULL_WEIGHTS = Rule(
+    cel="self.engine != 'trl' || (self.resources.gpusPerNode == 0 && self.model.loraRank == 0)",
+    message="engine trl trains on CPU without LoRA: set resources.gpusPerNode 0 and model.loraRank 0 "
+            "(GPUs and LoRA need engine verl)",
+    check=lambda s: s.engine != "trl" or (s.resources.gpus_per_node == 0 and s.model.lora_rank == 0),
+    detail=lambda s: f"gpusPerNode={s.resources.gpus_per_node}, loraRank={s.model.lora_rank}",
+)
 _GPUS_PER_NODE_MULTINODE = Rule(
     cel="self.resources.nodes == 1 || self.resources.gpusPerNode >= 1",
     message="resources.nodes > 1 needs GPUs on every node",
@@ -425,8 +561,8 @@ _VERL_LOGPROB_MICRO = _verl_rule(
     "training.logProbMicroBatchSizePerGPU (default microBatchSizePerGPU) (verl prepare_micro_batches)")
 
 SPEC_RULES = (_TP_DIVIDES_GPUS, _VERL_NEEDS_GPU, _MULTINODE_NEEDS_SHARED_VOLUME, _TRL_SINGLE_NODE,
-              _TRL_NO_OFFLOAD_OR_OVERRIDES, _GPUS_PER_NODE_MULTINODE, _VERL_BATCH_PER_GPU, _VERL_MINI_PER_DP,
-              _VERL_ACTOR_MICRO, _VERL_LOGPROB_MICRO)
+              _TRL_NO_OFFLOAD_OR_OVERRIDES, _GPUS_PER_NODE_MULTINODE, _TRL_CPU_FULL_WEIGHTS, _VERL_BATCH_PER_GPU,
+              _VERL_MINI_PER_DP, _VERL_ACTOR_MICRO, _VERL_LOGPROB_MICRO)
 
 # CEL string literals need the regex's backslashes escaped once more.
 def _cel_alternation(keys) -> str:
@@ -450,7 +586,8 @@ class GRPOJobSpec(APIModel):
 
     engine: Literal["verl", "trl"] = Field(
         "verl", description="verl: GPUs + vLLM (production). trl: TRL GRPOTrainer on CPU (laptops, CI, kind).")
-    image: str | None = Field(None, max_length=1024, description="Trainer image; unset: the operator's default.")
+    image: checked(_image, pattern=r"^\S+$", min_length=1) | None = Field(
+        None, max_length=1024, description="Trainer image; unset: the operator's default.")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, description="Pull policy of the trainer image.")
     model: ModelSpec = Field(description="The policy model to train.")
     data: DataSpec = Field(description="Training/validation data in the seed format (JSON, JSONL or parquet).")
@@ -468,8 +605,8 @@ class GRPOJobSpec(APIModel):
         description="Raw verl Hydra overrides (key=value), applied last.")
     suspend: bool = Field(False, description="true: delete the running pods, keep checkpoints; false: resume.")
     backoff_limit: int = Field(3, ge=0, le=100, description="Pod restarts before the job fails (each resumes).")
-    active_deadline_seconds: int | None = Field(None, ge=1, description="Wall-clock limit for the whole run.")
-    ttl_seconds_after_finished: int | None = Field(None, ge=0, description="Delete the GRPOJob and its children N s after it finishes (1 node or N nodes alike); GPU pods stop when training ends either way.")
+    active_deadline_seconds: int | None = Field(None, ge=1, le=INT32_MAX, description="Wall-clock limit for the whole run.")
+    ttl_seconds_after_finished: int | None = Field(None, ge=0, le=INT32_MAX, description="Delete the GRPOJob and its children N s after it finishes (1 node or N nodes alike); GPU pods stop when training ends either way.")
 
     @field_validator("overrides")
     @classmethod
@@ -483,6 +620,17 @@ class GRPOJobSpec(APIModel):
         if errors:
             raise ValueError("\n".join(errors))
         return overrides
+
+    @model_validator(mode="after")
+    def _config_fits_configmap(self):
+        """The operator stores the resolved spec as JSON in the `<name>-config` ConfigMap (1 MiB at most)."""
+        text = json.dumps({"spec": self.to_wire()}, indent=4, sort_keys=True, ensure_ascii=False)
+        size = len(text.encode("utf-8", "surrogatepass")) + 2048  # + apiVersion, kind, metadata
+        if size > k8s_rules.CONFIGMAP_MAX_BYTES:
+            raise ValueError(f"the resolved spec is {size} bytes as JSON; it must fit the 1 MiB config ConfigMap "
+                             "(shrink reward.inline, pod.annotations or pod.env; a large reward goes in "
+                             "reward.configMapRef)")
+        return self
 
 
     @property

@@ -286,7 +286,43 @@ def test_unknown_embedded_data_set(tmp_path):
     run = Run(tmp_path, spec_extra={"data": {"train": {"path": "embedded:chess"}}}, args=["--dry-run"])
     code, out = run.wait()
     assert code == c.EXIT_CONFIG_ERROR, out
-    assert "unknown embedded data set 'chess' (known: math, parity)" in out
+    assert "unknown embedded data set; known: embedded:math, embedded:parity" in out
+
+
+def test_truncated_download_is_a_data_error(tmp_path):
+    """A server that closes mid-body raises http.client.IncompleteRead (not an OSError): still exit 3."""
+    import threading
+
+    from grpo_api.spec import DataSource
+    from trainer_entry.data import DataError
+    from trainer_entry.main import fetch
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve_once():
+        conn, _ = server.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\n[{")
+        conn.close()
+
+    threading.Thread(target=serve_once, daemon=True).start()
+    try:
+        with pytest.raises(DataError, match="download failed") as err:
+            fetch(DataSource(url=f"http://127.0.0.1:{port}/train.json"), tmp_path, "train")
+    finally:
+        server.close()
+    assert err.value.field == "spec.data.train.url" and err.value.exit_code == c.EXIT_DATA_ERROR
+
+
+def test_url_with_a_control_character_is_a_data_error(tmp_path):
+    """http.client refuses it with InvalidURL (a ValueError): a data error, not a crash (exit 1, retried)."""
+    from grpo_api.spec import DataSource
+    from trainer_entry.data import DataError
+    from trainer_entry.main import fetch
+
+    with pytest.raises(DataError, match="download failed"):
+        fetch(DataSource(url="http://127.0.0.1:1/a\x01b.json"), tmp_path, "train")
 
 
 @pytest.mark.parametrize("engine_spec", [{}, {"engine": "trl", "resources": {"gpusPerNode": 0}}], ids=["verl", "trl"])

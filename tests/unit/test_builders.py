@@ -275,7 +275,7 @@ def test_custom_gpu_resource_name_and_explicit_sizes():
 def test_scheduling_fields_and_pod_metadata_are_copied():
     pod_overrides = {
         "nodeSelector": {"gpu": "h100"},
-        "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 60}],
+        "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}],
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
         "priorityClassName": "high",

@@ -143,7 +143,7 @@ def test_gpus_per_node_zero_only_for_trl():
     assert errors(resources={"gpusPerNode": 0}) == [
         "spec: engine verl needs resources.gpusPerNode >= 1 (use engine trl to train on CPU) (got gpusPerNode=0)"]
     assert ok(engine="trl", resources={"gpusPerNode": 0})
-    assert ok(engine="trl", resources={"gpusPerNode": 1})
+    assert not ok(engine="trl", resources={"gpusPerNode": 1})  # TRL trains on CPU only (issue 14)
 
 
 @FEW
@@ -172,9 +172,10 @@ TRL_ONE_NODE = ("spec: engine trl runs on one node without rollout tensor parall
 
 
 def test_trl_runs_on_one_node_with_the_vllm_rollout_setting():
-    assert ok(engine="trl")
-    assert ok(engine="trl", rollout={"name": "vllm", "tensorParallelSize": 1})
-    assert errors(engine="trl", rollout={"name": "sglang"}) == [TRL_ONE_NODE.format(1, 1, "sglang")]
+    cpu = {"gpusPerNode": 0}  # TRL trains on CPU (GPUs need engine verl)
+    assert ok(engine="trl", resources=cpu)
+    assert ok(engine="trl", resources=cpu, rollout={"name": "vllm", "tensorParallelSize": 1})
+    assert TRL_ONE_NODE.format(1, 1, "sglang") in errors(engine="trl", rollout={"name": "sglang"})
     assert TRL_ONE_NODE.format(1, 2, "vllm") in errors(engine="trl", resources={"gpusPerNode": 2},
                                                        rollout={"tensorParallelSize": 2})
     assert TRL_ONE_NODE.format(2, 1, "vllm") in errors(engine="trl", resources={"nodes": 2},
@@ -186,10 +187,11 @@ def test_trl_has_no_offload_and_no_overrides():
     msg = ("spec: engine trl has no FSDP offload and no verl Hydra overrides; memory.* offload and overrides need "
            "engine verl (got offload={}, overrides={})")
     for key in ("refParamOffload", "actorParamOffload", "actorOptimizerOffload"):
-        assert errors(engine="trl", memory={key: True}) == [msg.format(True, 0)]
+        assert errors(engine="trl", resources={"gpusPerNode": 0}, memory={key: True}) == [msg.format(True, 0)]
         assert ok(memory={key: True})
-    assert errors(engine="trl", overrides=["trainer.val_before_train=false"]) == [msg.format(False, 1)]
-    assert ok(engine="trl", overrides=[])
+    assert errors(engine="trl", resources={"gpusPerNode": 0},
+                  overrides=["trainer.val_before_train=false"]) == [msg.format(False, 1)]
+    assert ok(engine="trl", resources={"gpusPerNode": 0}, overrides=[])
 
 
 def test_resume_path_needs_resume_from():

@@ -67,7 +67,6 @@ def test_total_training_steps_and_temperature():
 @pytest.mark.parametrize(("groups", "needle"), [
     ({"grpo": {"lossAggMode": "seq-mean-token-sum"}}, "grpo.lossAggMode=seq-mean-token-sum"),
     ({"grpo": {"klLossType": "mse"}}, "grpo.klLossType=mse: TRL estimates the KL with k3 only"),
-    ({"model": {"loraRank": 8}}, "model.loraRank=8"),
 ])
 def test_settings_without_trl_equivalent_are_refused(groups, needle):
     with pytest.raises(TRLUnsupported) as err:
@@ -82,12 +81,12 @@ def test_kl_type_is_irrelevant_without_kl_loss():
 
 def test_verl_job_lists_every_verl_only_setting():
     job = GRPOJob.model_validate({"metadata": {"name": "x"}, "spec": {
-        "engine": "verl", "model": {"path": "m"}, "data": {"train": {"path": "d.json"}},
+        "engine": "verl", "model": {"path": "m", "loraRank": 8}, "data": {"train": {"path": "d.json"}},
         "resources": {"gpusPerNode": 8, "nodes": 2}, "rollout": {"tensorParallelSize": 4, "name": "sglang"},
         "checkpoint": {"claimName": "shared"}, "memory": {"actorOptimizerOffload": True},
         "overrides": ["trainer.val_before_train=false"]}})
     problems = "\n".join(unsupported_settings(job.spec))
     for needle in ("rollout.tensorParallelSize=4", "rollout.name=sglang", "resources.nodes=2",
-                   "resources.gpusPerNode=8", "memory.actorOptimizerOffload=true",
+                   "resources.gpusPerNode=8", "memory.actorOptimizerOffload=true", "model.loraRank=8",
                    "overrides=['trainer.val_before_train=false']"):
         assert needle in problems

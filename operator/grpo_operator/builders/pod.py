@@ -237,7 +237,7 @@ def pod_template(job: GRPOJob, *, containers: list[dict[str, Any]],
     if pod.tolerations:
         spec["tolerations"] = [t.to_wire() for t in pod.tolerations]
     if pod.affinity:
-        spec["affinity"] = pod.affinity
+        spec["affinity"] = pod.affinity.to_wire()
     if pod.priority_class_name:
         spec["priorityClassName"] = pod.priority_class_name
     if pod.service_account_name:
