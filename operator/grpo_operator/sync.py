@@ -31,6 +31,7 @@ from grpo_api.constants import API_VERSION, KIND
 from . import events, reconcile, status_derive
 from .builders import build_children, default_image, kueue_queue
 from .kube import Kube
+from .operator_config import trainer_pod_defaults
 from .references import missing_references, objects_to_fetch
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,8 @@ async def ensure_children(kube: Kube, namespace: str, name: str, *, workloads: l
         if obs.missing_refs:
             return obs
         previous = _previous(namespace, name, body)
-        desired = build_children(job, uid=uid, image=default_image(), namespace=namespace)
+        desired = build_children(job, uid=uid, image=default_image(), namespace=namespace,
+                                 pod_defaults=trainer_pod_defaults())
         finished = bool(previous.get("completionTime")) and previous.get("phase") in ("Succeeded", "Failed")
         owned = [w for w in workloads if reconcile.owned_by(w, uid)]
         plan = reconcile.plan(desired, owned, spec=wire_spec, finished=finished)
