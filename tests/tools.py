@@ -78,6 +78,7 @@ def one(objects: list[dict], kind: str) -> dict:
 # Every alert the chart's PrometheusRule defines (the chart test and the promtool test both check this set).
 ALERTS = {
     "GRPOTrainingStalled",
+    "GRPOTrainerNoFirstStep",
     "GRPOLossNaN",
     "GRPOKLDivergenceHigh",
     "GRPOResponseTruncationHigh",

@@ -152,7 +152,10 @@ runbook_url: {{ . | quote }}
 {{- $seen := dict }}
 {{- $out := list }}
 {{- range concat ((.Values.global).imagePullSecrets | default list) (.Values.imagePullSecrets | default list) }}
-{{- $name := kindIs "string" . | ternary . (get . "name") }}
+{{- $name := . }}
+{{- if not (kindIs "string" .) }}
+{{- $name = get . "name" }}
+{{- end }}
 {{- if not (hasKey $seen $name) }}
 {{- $_ := set $seen $name true }}
 {{- $out = append $out (dict "name" $name) }}
