@@ -4,7 +4,8 @@
 #   - the four packages of this repo, editable: grpo-api, grpo-operator, grpo-trainer[local], grpo-cli
 #   - the test tools (requirements-dev.txt)
 #   - verl 0.9.1 without its dependencies: only its Hydra config is used off-GPU (tests compose it)
-#   - helm, kubectl, prometheus, promtool for the chart and monitoring tests (scripts/install-tools.sh)
+#   - helm, kubectl, prometheus, promtool, typescript + @grafana/schema (npm) for the chart and monitoring tests
+#     (scripts/install-tools.sh)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"

@@ -380,10 +380,10 @@ def label_values(prom: Prometheus, definition: str) -> list[str]:
 def test_dashboard_variables_resolve(prometheus):
     dashboard = json.loads(DASHBOARD.read_text())
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert label_values(prometheus, variables["namespace"]["definition"]) == sorted(
+    assert label_values(prometheus, variables["namespace"]["query"]["query"]) == sorted(
         [NAMESPACE, OTHER_NAMESPACE]
     )
-    assert label_values(prometheus, variables["grpojob"]["definition"]) == [GRPOJOB]
+    assert label_values(prometheus, variables["grpojob"]["query"]["query"]) == [GRPOJOB]
 
 
 def test_every_panel_query_returns_data_for_the_selected_grpojob(prometheus):
@@ -481,13 +481,13 @@ def test_alert_annotations_query_the_firing_alerts_of_the_selected_jobs(promethe
     """The dashboard's alert annotation runs against the real rules: the Failed job's GRPOJobFailed alert shows
     on its graphs and not on the healthy job's."""
     d = json.loads(DASHBOARD.read_text())
-    (ann,) = [a for a in d["annotations"]["list"] if a.get("expr")]
+    (ann,) = [a for a in d["annotations"]["list"] if a.get("target", {}).get("expr")]
     assert ann["datasource"]["uid"] == "${datasource}"
-    firing = prometheus.query(substitute(ann["expr"], OTHER_VARIABLES))
+    firing = prometheus.query(substitute(ann["target"]["expr"], OTHER_VARIABLES))
     assert [(a["metric"]["alertname"], a["metric"]["grpojob"]) for a in firing] == [
         ("GRPOJobFailed", OTHER_GRPOJOB)
     ]
-    assert prometheus.query(substitute(ann["expr"], VARIABLES)) == []
+    assert prometheus.query(substitute(ann["target"]["expr"], VARIABLES)) == []
     (alerts,) = [p for p in d["panels"] if p["type"] == "alertlist"]
     assert "$grpojob" in alerts["options"]["alertInstanceLabelFilter"]
 
@@ -527,7 +527,7 @@ def test_dashboard_structure():
     variables = d["templating"]["list"]
     assert [v["name"] for v in variables] == ["datasource", "namespace", "grpojob"]
     assert variables[0]["type"] == "datasource" and variables[0]["query"] == "prometheus"
-    assert 'grpojob_namespace="$namespace"' in variables[2]["definition"]
+    assert 'grpojob_namespace="$namespace"' in variables[2]["query"]["query"]
     panels = [p for p in d["panels"] if p["type"] != "row"]
     assert {p["type"] for p in panels} == {"stat", "timeseries", "alertlist"}
     ids = [p["id"] for p in d["panels"]]
