@@ -18,7 +18,18 @@ import yaml
 from grpo_api import parse_grpojob
 from grpo_operator.operator_config import POD_DEFAULTS_ENV, parse_pod_defaults
 from tests import upstream_crds
-from tests.tools import ALERTS, CHART, KUBE_VERSION, by_kind, find_tool, helm_template, one, run, write_values
+from tests.tools import (
+    ALERTS,
+    CHART,
+    KUBE_VERSION,
+    REPO,
+    by_kind,
+    find_tool,
+    helm_template,
+    one,
+    run,
+    write_values,
+)
 
 RELABEL = {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}
 DROP = {"action": "drop", "sourceLabels": ["__name__"], "regex": "grpo_learning_rate"}
@@ -128,6 +139,16 @@ def test_disabling_every_alert_of_a_group_or_all_alerts(tmp_path):
     assert all("runbook_url" not in r["annotations"] for g in rule["spec"]["groups"] for r in g["rules"])
     values["monitoring"]["prometheusRule"]["disabled"] = {a: True for a in ALERTS}
     assert not by_kind(helm_template(write_values(tmp_path, "all-off", values)), "PrometheusRule")
+
+
+def test_every_default_runbook_url_has_its_anchor_in_the_readme(tmp_path):
+    rule = one(helm_template(write_values(tmp_path, "rb", {"monitoring": {"prometheusRule": {"enabled": True}}})),
+               "PrometheusRule")
+    readme = (REPO / "README.md").read_text()
+    for r in (r for g in rule["spec"]["groups"] for r in g["rules"]):
+        url = r["annotations"]["runbook_url"]
+        assert url.startswith("https://github.com/grpo-operator/grpo-operator/blob/main/README.md#")
+        assert f'<a id="{url.split("#", 1)[1]}"></a>`{r["alert"]}`' in readme, r["alert"]
 
 
 def test_dashboard_annotations(knobs):
