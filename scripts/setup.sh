@@ -5,7 +5,8 @@
 #   - the test tools (requirements-dev.txt)
 #   - verl 0.9.1 and TransferQueue (verl's default trainer path) without their dependencies: only verl's Hydra
 #     config is used off-GPU (tests compose it)
-#   - helm, kubectl, prometheus, promtool for the chart and monitoring tests (scripts/install-tools.sh)
+#   - helm, kubectl, prometheus, promtool, tini, typescript + @grafana/schema (npm) for the chart, monitoring and
+#     image tests (scripts/install-tools.sh)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"

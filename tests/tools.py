@@ -1,7 +1,7 @@
 """Locate the real command-line tools the chart and monitoring tests run, and render the chart with helm.
 
 Tools come from `scripts/install-tools.sh`: helm and kubectl in `<repo>/.tools/bin`, prometheus and promtool from
-the Debian package (on PATH). A missing tool skips the test with the install command as the reason, except
+the Debian package (on PATH), typescript and @grafana/schema in `<repo>/.tools/node_modules`. A missing tool skips the test with the install command as the reason, except
 under CI (`CI` set), where a missing tool is a failure: CI must not pass by skipping.
 """
 
@@ -32,10 +32,25 @@ def find_tool(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
-    reason = f"`{name}` not found in {TOOLS_BIN} or PATH; run scripts/install-tools.sh"
+    _missing(f"`{name}` not found in {TOOLS_BIN} or PATH; run scripts/install-tools.sh")
+
+
+def _missing(reason: str):
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI is set, so a missing tool is an error)")
     pytest.skip(reason)
+
+
+NODE_MODULES = REPO / ".tools" / "node_modules"
+
+
+def find_node_package(package: str) -> Path:
+    """`<repo>/.tools/node_modules/<package>` (npm, from scripts/install-tools.sh); skip locally, fail in CI."""
+    find_tool("node")
+    path = NODE_MODULES / package
+    if not (path / "package.json").is_file():
+        _missing(f"npm package `{package}` not found in {NODE_MODULES}; run scripts/install-tools.sh")
+    return path
 
 
 def run(cmd: list[str], *, timeout: float = 60, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -78,6 +93,7 @@ def one(objects: list[dict], kind: str) -> dict:
 # Every alert the chart's PrometheusRule defines (the chart test and the promtool test both check this set).
 ALERTS = {
     "GRPOTrainingStalled",
+    "GRPOTrainerNoFirstStep",
     "GRPOLossNaN",
     "GRPOKLDivergenceHigh",
     "GRPOResponseTruncationHigh",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from grpo_api.constants import TRAINER_METRICS_PORT
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 REWARD_STD_KEY = "critic/rewards/std"  # mean within-group reward std, logged by engines that compute it
 TOTAL_STEPS_KEY = "training/total_steps"  # optional; otherwise the entrypoint sets it
 
-# Prometheus name -> (verl metric key, help). Names follow COMMON.md's contract; all gauges, base units.
+# Prometheus name -> (verl metric key, help). All gauges; names follow Prometheus conventions: base units as
+# suffixes (`_seconds`, `_tokens`), `_ratio` for fractions. README "Monitoring" lists the renames.
 GAUGES: dict[str, tuple[str, str]] = {
     "grpo_epoch": ("training/epoch", "Current epoch (0-based, as verl logs it)."),
     "grpo_reward_mean": ("critic/rewards/mean", "Mean sequence reward of the last step's rollouts."),
@@ -51,9 +52,9 @@ GAUGES: dict[str, tuple[str, str]] = {
     "grpo_entropy": ("actor/entropy", "Policy entropy."),
     "grpo_grad_norm": ("actor/grad_norm", "Actor gradient norm."),
     "grpo_learning_rate": ("actor/lr", "Actor learning rate."),
-    "grpo_pg_clipfrac": ("actor/pg_clipfrac", "Fraction of tokens where the PPO ratio was clipped."),
-    "grpo_response_length_mean": ("response_length/mean", "Mean response length in tokens."),
-    "grpo_response_length_max": ("response_length/max", "Max response length in tokens."),
+    "grpo_pg_clip_ratio": ("actor/pg_clipfrac", "Fraction of tokens where the PPO ratio was clipped."),
+    "grpo_response_length_mean_tokens": ("response_length/mean", "Mean response length in tokens."),
+    "grpo_response_length_max_tokens": ("response_length/max", "Max response length in tokens."),
     "grpo_response_clip_ratio": (
         "response_length/clip_ratio",
         "Fraction of responses cut at the max response length.",
@@ -234,7 +235,9 @@ class TrainerState:
     values: dict[str, float] = field(default_factory=dict)  # verl key -> latest value
     val_scores: dict[str, float] = field(default_factory=dict)  # data_source -> latest val score
     global_step: float | None = None
-    throughput: float | None = None
+    tokens_total: float = 0.0  # tokens processed by this process's steps (a counter)
+    tokens_seen: bool = False  # some step logged its token count
+    start_ts: float | None = None  # when the trainer process started (before data, model or Ray start-up)
     last_step_ts: float | None = None
     ckpt_step: float | None = None
     ckpt_ts: float | None = None
@@ -262,11 +265,12 @@ class TrainerState:
                 self.total_steps = _number(data[TOTAL_STEPS_KEY])
             gs = _number(data.get("training/global_step"))
             self.global_step = gs if gs is not None else step
-            tokens, secs = _number(data.get("perf/total_num_tokens")), _number(data.get("perf/time_per_step"))
-            if tokens is not None and secs:
-                self.throughput = tokens / secs  # whole job; verl's perf/throughput is per GPU
-            elif _number(data.get("perf/throughput")) is not None:
-                self.throughput = _number(data["perf/throughput"])
+            # verl logs the step's prompt + response tokens of the whole job (its perf/throughput is per GPU);
+            # the TRL engine logs the same key. Counted once per step record.
+            tokens = _number(data.get("perf/total_num_tokens"))
+            if tokens is not None and tokens >= 0:
+                self.tokens_total += tokens
+                self.tokens_seen = True
             self.last_step_ts = time.time() if now is None else now
         return None if self.global_step is None else int(self.global_step)
 
@@ -293,12 +297,13 @@ class TrainerCollector(Collector):
         with s.lock:
             values = dict(s.values)
             vals = dict(s.val_scores)
+            tokens_seen, tokens_total = s.tokens_seen, s.tokens_total
             scalars = {
                 "grpo_global_step": (s.global_step, "Last completed training step."),
                 "grpo_total_steps": (s.total_steps, "Planned number of training steps."),
-                "grpo_throughput_tokens_per_second": (
-                    s.throughput,
-                    "Tokens processed per second, whole job.",
+                "grpo_trainer_start_timestamp_seconds": (
+                    s.start_ts,
+                    "Unix time the trainer process started (exported before data, model, vLLM, NCCL or Ray start-up).",
                 ),
                 "grpo_last_step_timestamp_seconds": (s.last_step_ts, "Unix time the last step was logged."),
                 "grpo_last_checkpoint_step": (s.ckpt_step, "Step of the last complete checkpoint."),
@@ -309,6 +314,13 @@ class TrainerCollector(Collector):
         )
         info.add_metric([s.engine, s.model], 1.0)
         yield info
+        if tokens_seen:
+            yield CounterMetricFamily(
+                "grpo_tokens",  # exposed as grpo_tokens_total
+                "Prompt and response tokens processed by the whole job since the trainer started "
+                "(verl's perf/total_num_tokens summed over steps); rate() gives tokens per second.",
+                value=tokens_total,
+            )
         for name, (value, doc) in scalars.items():
             if value is not None:
                 yield GaugeMetricFamily(name, doc, value=value)
@@ -338,8 +350,11 @@ class Exporter:
         rollout_dir: str | Path | None = None,
         total_steps: int | None = None,
         interval_s: float = 1.0,
+        start_ts: float | None = None,
     ):
-        self.state = TrainerState(engine=engine, model=model, total_steps=total_steps)
+        self.state = TrainerState(
+            engine=engine, model=model, total_steps=total_steps, start_ts=time.time() if start_ts is None else start_ts
+        )
         self.tailer = JsonlTailer(metrics_path)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.rollout_std = RolloutStd(rollout_dir) if rollout_dir else None

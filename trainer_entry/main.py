@@ -264,6 +264,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.time()  # grpo_trainer_start_timestamp_seconds: the no-first-step alert counts from here
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -283,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             spec.model.path,
             paths.checkpoint_dir,
             paths.rollout_dir if spec.engine == "verl" else None,
+            start_ts=started,
         )
         exporter.start(args.metrics_port, args.metrics_addr)
         rows = prepare_data(job, paths)

@@ -64,7 +64,8 @@ class Controller:
         self.indices = {name: indices[name] for name in INDEX_NAMES}
         self.loop = asyncio.get_running_loop()
         self.phases = metrics.PhaseGauge()
-        self.reconciler = Reconciler(kube, track=self._track, network_policy=config.network_policy)
+        self.reconciler = Reconciler(kube, track=self._track, network_policy=config.network_policy,
+                                     pod_defaults=config.trainer_pod_defaults)
         self.reconcile_slots = asyncio.Semaphore(config.workers)  # like controller-runtime's MaxConcurrentReconciles
         self.reconciling = 0  # ensure_children calls queued or running
         self.synced: dict[Key, tuple] = {}  # what the last successful ensure_children reconciled, per GRPOJob

@@ -7,9 +7,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from grpo_api.constants import OPERATOR_METRICS_PORT, TRAINER_METRICS_PORT
+from grpo_api.spec import PodSpec
 
 from .builders import NetworkPolicySettings
+
+POD_DEFAULTS_ENV = "GRPO_TRAINER_POD_DEFAULTS"
+# The spec.pod fields a cluster-wide default may set (the chart's trainer.podDefaults), as KubeRay's operator
+# configuration offers for Ray pods.
+POD_DEFAULT_FIELDS = ("nodeSelector", "tolerations", "priorityClassName", "imagePullSecrets", "env")
 
 
 def _env(name: str, default: str) -> str:
@@ -72,6 +80,7 @@ class OperatorConfig:
     watch_server_timeout_s: float = 600.0
     watch_client_timeout_s: float = 660.0
     network_policy: NetworkPolicySettings = field(default_factory=NetworkPolicySettings)
+    trainer_pod_defaults: PodSpec | None = None  # merged under every GRPOJob's spec.pod (builders/pod.py)
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -87,7 +96,31 @@ class OperatorConfig:
             watch_server_timeout_s=_float("GRPO_WATCH_SERVER_TIMEOUT", cls.watch_server_timeout_s),
             watch_client_timeout_s=_float("GRPO_WATCH_CLIENT_TIMEOUT", cls.watch_client_timeout_s),
             network_policy=network_policy_from_env(),
+            trainer_pod_defaults=parse_pod_defaults(os.environ.get(POD_DEFAULTS_ENV, "")),
         )
 
     def metrics_url(self, pod_ip: str) -> str:
         return self.progress_url.format(pod_ip=pod_ip, port=TRAINER_METRICS_PORT)
+
+
+def parse_pod_defaults(raw: str) -> PodSpec | None:
+    """The chart's trainer.podDefaults (JSON, GRPOJob spec.pod field names); empty: none. Errors name the field."""
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise ValueError(f"environment variable {POD_DEFAULTS_ENV}: not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"environment variable {POD_DEFAULTS_ENV}: expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(POD_DEFAULT_FIELDS))
+    if unknown:
+        raise ValueError(f"environment variable {POD_DEFAULTS_ENV}: unknown field(s) {', '.join(unknown)}; "
+                         f"allowed: {', '.join(POD_DEFAULT_FIELDS)}")
+    try:
+        return PodSpec.model_validate(data)
+    except ValidationError as e:
+        where = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ValueError(f"environment variable {POD_DEFAULTS_ENV}: {where}") from None
+
+

@@ -26,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from grpo_api import GRPOJob, GRPOJobInvalid, parse_grpojob
 from grpo_api.constants import API_VERSION, KIND
 from grpo_api.pod_paths import config_map_name, reward_config_map_name
+from grpo_api.spec import PodSpec
 from grpo_api.verl_check import check_cached
 
 from . import children, events, status_derive
@@ -87,9 +88,10 @@ class Reconciler:
     """The two steps, and what they remember between runs (per GRPOJob key)."""
 
     def __init__(self, kube: Kube, *, track: Track, post: Post = events.post,
-                 network_policy: NetworkPolicySettings = DEFAULT_NETWORK_POLICY):
+                 network_policy: NetworkPolicySettings = DEFAULT_NETWORK_POLICY, pod_defaults: PodSpec | None = None):
         self.kube = kube
         self.network_policy = network_policy  # the operator's settings for each GRPOJob's NetworkPolicy child
+        self.pod_defaults = pod_defaults  # cluster-wide trainer pod defaults, under each GRPOJob's own spec.pod
         self.track = track  # told every status derived (metrics, progress poller)
         self.post = post  # posts the transition Events (kopf's event queue)
         self.expectations = Expectations()
@@ -135,7 +137,7 @@ class Reconciler:
             if obs.missing_refs:
                 return obs
             desired = build_children(job, uid=uid, image=default_image(), namespace=namespace,
-                                     network_policy=self.network_policy)
+                                     network_policy=self.network_policy, pod_defaults=self.pod_defaults)
             owned = [w for w in workloads if children.owned_by(w, uid)]
             plan = children.plan(desired, owned, spec=wire_spec, finished=_finished(self.statuses.previous(key, body)))
             alive = lambda: self.still_exists(namespace, name, uid)  # noqa: E731

@@ -5,12 +5,14 @@ assumptions. A real Prometheus (Debian package) scrapes
   - two real trainer exporters (trainer_entry.exporter), each fed by a verl-format metrics JSONL, a rollout
     dump directory (for the reward std) and a checkpoint directory; their targets carry the Kubernetes meta
     labels a pod target has, relabelled exactly as prometheus-operator does for a PodMonitor plus the chart's
-    own PodMonitor relabelings (read from the rendered chart), which produce the `grpojob` label;
+    own PodMonitor relabelings (read from the rendered chart), which produce the `grpojob` and
+    `grpojob_namespace` labels;
   - a static textfile endpoint served by this test with DCGM exporter metrics. These GPU metrics are
     SYNTHETIC (no GPU here): names and labels as dcgm-exporter emits them with Kubernetes pod mapping,
     scraped with honor_labels as the GPU operator's ServiceMonitor does;
   - a static textfile endpoint with kube-state-metrics' kube_pod_labels (also synthetic), which ties a Ray
     worker pod (no exporter, so no PodMonitor target) to its GRPOJob for the GPU panels.
+  - the chart's real alert rules (rendered by helm), so the dashboard's alert annotations query real ALERTS.
 Each panel's queries, with the dashboard variables substituted, must return data through the HTTP API, and
 the values must belong to the selected GRPOJob.
 """
@@ -121,6 +123,11 @@ def dcgm_text() -> str:
             [71234, 70011, 1024, 65000, 900],
         ),
         ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", [612.5, 598.25, 88.0, 550.0, 70.0]),
+        # Profiling fields (ratios 0-1), exported when dcgm-exporter's metrics list enables DCGM_FI_PROF_*.
+        ("DCGM_FI_PROF_SM_ACTIVE", "gauge", "The ratio of cycles an SM has at least 1 warp assigned.",
+         [0.91, 0.88, 0.1, 0.8, 0.05]),
+        ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "Ratio of cycles the tensor (HMMA) pipe is active.",
+         [0.42, 0.40, 0.0, 0.35, 0.0]),
     ]
     for name, kind, help_, values in metrics:
         lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
@@ -277,6 +284,9 @@ def prometheus(tmp_path_factory):
             },
         ],
     }
+    objects = helm_template(write_values(tmp, "rules", {"monitoring": {"prometheusRule": {"enabled": True}}}))
+    (tmp / "rules.yaml").write_text(yaml.safe_dump({"groups": one(objects, "PrometheusRule")["spec"]["groups"]}))
+    config["rule_files"] = [str(tmp / "rules.yaml")]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     log = open(tmp / "prometheus.log", "w")  # noqa: SIM115 (closed in teardown)
@@ -298,25 +308,28 @@ def prometheus(tmp_path_factory):
             "grpo_val_score",
             "grpo_reward_std",
             "grpo_last_checkpoint_timestamp_seconds",
-            "DCGM_FI_DEV_GPU_UTIL",
-            "kube_pod_labels",
+            "rate(grpo_tokens_total[10m])",  # two samples of the counter
         ]
-        needed_once = ["grpo_operator_grpojob_phase"]
+        needed_gpu = ["DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "kube_pod_labels"]
+        # The other job is Failed: GRPOJobFailed fires (no `for`) once the rules are evaluated.
+        needed_once = ["grpo_operator_grpojob_phase", 'ALERTS{alertname="GRPOJobFailed"}']
         while True:
             if proc.poll() is not None:
                 raise AssertionError(
                     f"prometheus exited {proc.returncode}:\n{(tmp / 'prometheus.log').read_text()}"
                 )
             try:
-                if all(len(prom.query(f"count by (namespace) ({m})")) == 2 for m in needed) and all(
-                    prom.query(m) for m in needed_once
+                if (
+                    all(len(prom.query(f"count by (grpojob_namespace) ({m})")) == 2 for m in needed)
+                    and all(len(prom.query(f"count by (namespace) ({m})")) == 2 for m in needed_gpu)
+                    and all(prom.query(m) for m in needed_once)
                 ):
                     break
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"series {needed} not scraped in time:\n{(tmp / 'prometheus.log').read_text()[-3000:]}"
+                    f"series {needed + needed_gpu + needed_once} not scraped in time:\n{(tmp / 'prometheus.log').read_text()[-3000:]}"
                 )
             time.sleep(0.3)
         yield prom
@@ -354,6 +367,7 @@ def panel_targets(dashboard: dict):
 
 
 VARIABLES = {"namespace": NAMESPACE, "grpojob": GRPOJOB}
+OTHER_VARIABLES = {"namespace": OTHER_NAMESPACE, "grpojob": OTHER_GRPOJOB}
 
 
 def label_values(prom: Prometheus, definition: str) -> list[str]:
@@ -367,10 +381,10 @@ def label_values(prom: Prometheus, definition: str) -> list[str]:
 def test_dashboard_variables_resolve(prometheus):
     dashboard = json.loads(DASHBOARD.read_text())
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert label_values(prometheus, variables["namespace"]["definition"]) == sorted(
+    assert label_values(prometheus, variables["namespace"]["query"]["query"]) == sorted(
         [NAMESPACE, OTHER_NAMESPACE]
     )
-    assert label_values(prometheus, variables["grpojob"]["definition"]) == [GRPOJOB]
+    assert label_values(prometheus, variables["grpojob"]["query"]["query"]) == [GRPOJOB]
 
 
 def test_every_panel_query_returns_data_for_the_selected_grpojob(prometheus):
@@ -384,6 +398,8 @@ def test_every_panel_query_returns_data_for_the_selected_grpojob(prometheus):
             # Series that keep their labels belong to the selected job's pod.
             labels = sample["metric"]
             assert labels.get("namespace", NAMESPACE) == NAMESPACE, (panel["title"], labels)
+            assert not ({"grpojob", "grpojob_namespace", "pod"} & labels.keys()) or labels.keys() & {
+                "grpojob", "pod"}, (panel["title"], labels)
             assert labels.get("grpojob", GRPOJOB) == GRPOJOB, (panel["title"], labels)
             assert labels.get("pod", POD) in (POD, WORKER_POD), (panel["title"], labels)
             assert labels.get("grpojob_namespace", NAMESPACE) == NAMESPACE, (panel["title"], labels)
@@ -396,31 +412,42 @@ def test_every_panel_query_returns_data_for_the_selected_grpojob(prometheus):
 
 
 def _value(
-    prom: Prometheus, dashboard: dict, title: str, legend: str | None = None
+    prom: Prometheus, dashboard: dict, title: str, legend: str | None = None, variables: dict = VARIABLES
 ) -> list[tuple[dict, float]]:
     (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
     targets = [t for t in panel["targets"] if legend is None or t["legendFormat"] == legend]
     return [
         (s["metric"], float(s["value"][1]))
         for t in targets
-        for s in prom.query(substitute(t["expr"], VARIABLES))
+        for s in prom.query(substitute(t["expr"], variables))
     ]
 
 
 def test_panel_values_are_the_selected_jobs_values(prometheus):
     d = json.loads(DASHBOARD.read_text())
-    assert _value(prometheus, d, "Phase") == [({"phase": "Running"}, 1.0)]
-    assert _value(prometheus, d, "Step progress") == [({}, pytest.approx(3 / TOTAL_STEPS))]
-    assert [v for _, v in _value(prometheus, d, "Global step")] == [3.0]
-    assert [v for _, v in _value(prometheus, d, "Reward mean / std", "mean")] == [pytest.approx(0.75)]
-    # Reward std from verl's rollout dump: mean over prompts of the group std.
-    assert [v for _, v in _value(prometheus, d, "Reward mean / std", "std")] == [
-        pytest.approx(0.57735 / 2, rel=1e-4)
+    assert _value(prometheus, d, "Phase") == [({"grpojob": GRPOJOB, "phase": "Running"}, 1.0)]
+    assert _value(prometheus, d, "Phase", variables=OTHER_VARIABLES) == [
+        ({"grpojob": OTHER_GRPOJOB, "phase": "Failed"}, 1.0)
     ]
+    assert _value(prometheus, d, "Step progress") == [({"grpojob": GRPOJOB}, pytest.approx(3 / TOTAL_STEPS))]
+    assert [v for _, v in _value(prometheus, d, "Global step")] == [3.0]
+    band = "Reward mean ± std"
+    assert [v for _, v in _value(prometheus, d, band, "mean")] == [pytest.approx(0.75)]
+    # Reward std from verl's rollout dump: mean over prompts of the group std; the band is mean ± std.
+    std = 0.57735 / 2
+    assert [v for _, v in _value(prometheus, d, band, "mean + std")] == [pytest.approx(0.75 + std, rel=1e-4)]
+    assert [v for _, v in _value(prometheus, d, band, "mean - std")] == [pytest.approx(0.75 - std, rel=1e-4)]
     assert [v for _, v in _value(prometheus, d, "KL loss")] == [pytest.approx(0.003)]
-    (val,) = _value(prometheus, d, "Score", "val {{data_source}}")
+    (val,) = _value(prometheus, d, "Score", "{{grpojob}} val {{data_source}}")
     assert val[0]["data_source"] == "math_reasoning" and val[1] == pytest.approx(0.3)
-    assert [v for _, v in _value(prometheus, d, "Throughput")] == [pytest.approx(200_000 / 40)]
+    assert _value(prometheus, d, "Response length", "{{grpojob}} mean")[0][1] == 183.0  # tokens
+    # Throughput: rate() of the tokens counter (3 steps x 200k tokens, constant since: rate 0 here).
+    assert [v for _, v in _value(prometheus, d, "Throughput")] == [0.0]
+    (tokens,) = prometheus.query(substitute('grpo_tokens_total{grpojob_namespace="$namespace", grpojob=~"$grpojob"}',
+                                            VARIABLES))
+    assert float(tokens["value"][1]) == 3 * 200_000
+    (uptime,) = _value(prometheus, d, "Trainer uptime")
+    assert 0 <= uptime[1] < 300
     (age,) = _value(prometheus, d, "Last checkpoint age")
     assert 0 <= age[1] < 300
     # GPU panels: the GPUs of the selected job's trainer pod and its Ray worker, not the other job's GPUs.
@@ -430,6 +457,40 @@ def test_panel_values_are_the_selected_jobs_values(prometheus):
     )
     power = _value(prometheus, d, "GPU power")
     assert sorted(v for _, v in power) == [550.0, 598.25, 612.5]
+    assert sorted(v for _, v in _value(prometheus, d, "SM active")) == [0.8, 0.88, 0.91]
+    assert sorted(v for _, v in _value(prometheus, d, "Tensor core activity")) == [0.35, 0.4, 0.42]
+
+
+def test_several_grpojobs_compare_in_one_panel(prometheus):
+    """The GRPOJob variable is multi-select: with several jobs chosen (Grafana writes `(a|b)` for `=~`), a panel
+    shows one series per job."""
+    d = json.loads(DASHBOARD.read_text())
+    variable = {v["name"]: v for v in d["templating"]["list"]}["grpojob"]
+    assert variable["multi"] and variable["includeAll"]
+    # The two test jobs live in different namespaces; compare them by selecting the namespace regex as well.
+    (panel,) = [p for p in d["panels"] if p["title"] == "Reward mean by GRPOJob"]
+    assert panel["targets"][0]["legendFormat"] == "{{grpojob}}"
+    expr = panel["targets"][0]["expr"].replace('grpojob_namespace="$namespace"', 'grpojob_namespace=~"$namespace"')
+    both = {"namespace": f"{NAMESPACE}|{OTHER_NAMESPACE}", "grpojob": f"({GRPOJOB}|{OTHER_GRPOJOB})"}
+    values = {s["metric"]["grpojob"]: float(s["value"][1]) for s in prometheus.query(substitute(expr, both))}
+    assert values == {GRPOJOB: pytest.approx(0.75), OTHER_GRPOJOB: pytest.approx(0.25 * 5 * 2.0)}
+    (band,) = [p for p in d["panels"] if p["title"] == "Reward mean ± std"]
+    assert band["repeat"] == "grpojob"  # one band panel per selected job
+
+
+def test_alert_annotations_query_the_firing_alerts_of_the_selected_jobs(prometheus):
+    """The dashboard's alert annotation runs against the real rules: the Failed job's GRPOJobFailed alert shows
+    on its graphs and not on the healthy job's."""
+    d = json.loads(DASHBOARD.read_text())
+    (ann,) = [a for a in d["annotations"]["list"] if a.get("target", {}).get("expr")]
+    assert ann["datasource"]["uid"] == "${datasource}"
+    firing = prometheus.query(substitute(ann["target"]["expr"], OTHER_VARIABLES))
+    assert [(a["metric"]["alertname"], a["metric"]["grpojob"]) for a in firing] == [
+        ("GRPOJobFailed", OTHER_GRPOJOB)
+    ]
+    assert prometheus.query(substitute(ann["target"]["expr"], VARIABLES)) == []
+    (alerts,) = [p for p in d["panels"] if p["type"] == "alertlist"]
+    assert "$grpojob" in alerts["options"]["alertInstanceLabelFilter"]
 
 
 def test_substitute_rejects_unknown_variables():
@@ -438,22 +499,25 @@ def test_substitute_rejects_unknown_variables():
 
 
 REQUIRED_METRICS = {
+    "grpo_trainer_start_timestamp_seconds",
     "grpo_reward_mean",
     "grpo_reward_std",
     "grpo_score_mean",
     "grpo_kl_loss",
     "grpo_policy_loss",
     "grpo_entropy",
-    "grpo_response_length_mean",
+    "grpo_response_length_mean_tokens",
     "grpo_response_clip_ratio",
     "grpo_step_duration_seconds",
-    "grpo_throughput_tokens_per_second",
+    "grpo_tokens_total",
     "grpo_global_step",
     "grpo_total_steps",
     "grpo_last_checkpoint_timestamp_seconds",
     "DCGM_FI_DEV_GPU_UTIL",
     "DCGM_FI_DEV_FB_USED",
     "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_PROF_SM_ACTIVE",
+    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
 }
 
 
@@ -464,9 +528,9 @@ def test_dashboard_structure():
     variables = d["templating"]["list"]
     assert [v["name"] for v in variables] == ["datasource", "namespace", "grpojob"]
     assert variables[0]["type"] == "datasource" and variables[0]["query"] == "prometheus"
-    assert "$namespace" in variables[2]["definition"]
+    assert 'grpojob_namespace="$namespace"' in variables[2]["query"]["query"]
     panels = [p for p in d["panels"] if p["type"] != "row"]
-    assert {p["type"] for p in panels} == {"stat", "timeseries"}
+    assert {p["type"] for p in panels} == {"stat", "timeseries", "alertlist"}
     ids = [p["id"] for p in d["panels"]]
     assert len(ids) == len(set(ids))
     exprs = " ".join(t["expr"] for _, t in panel_targets(d))
@@ -478,9 +542,44 @@ def test_dashboard_structure():
         assert p.get("datasource", {"uid": "${datasource}"})["uid"] == "${datasource}"
         for t in p.get("targets", []):
             assert t["datasource"]["uid"] == "${datasource}"
-            assert 'namespace="$namespace"' in t["expr"] and 'grpojob="$grpojob"' in t["expr"], t["expr"]
+            # One label for the GRPOJob's namespace on the operator's and the trainer's series; =~ for multi-select.
+            assert 'grpojob_namespace="$namespace"' in t["expr"] and 'grpojob=~"$grpojob"' in t["expr"], t["expr"]
         g = p["gridPos"]
         assert g["x"] + g["w"] <= 24
         mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
         assert not cells & mine, f"panel {p['title']!r} overlaps another"
         cells |= mine
+
+
+def test_panel_units_and_colours():
+    d = json.loads(DASHBOARD.read_text())
+    panels = {p["title"]: p for p in d["panels"]}
+    throughput = panels["Throughput"]
+    assert throughput["fieldConfig"]["defaults"]["unit"] == "suffix: tokens/s"
+    assert "rate(grpo_tokens_total{" in throughput["targets"][0]["expr"]  # a counter, per second
+    assert "grpo_tokens_total" in throughput["description"] and "whole job" in throughput["description"]
+    assert "tokens" in panels["Response length"]["fieldConfig"]["defaults"]["unit"]
+    # Failed is red on the Phase panel, whatever the job's name.
+    overrides = panels["Phase"]["fieldConfig"]["overrides"]
+    red = [o["matcher"]["options"] for o in overrides
+           if {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}} in o["properties"]]
+    assert [r for r in red if re.fullmatch(r, "math-reasoning: Failed")] and not [
+        r for r in red if re.fullmatch(r, "math-reasoning: Running")]
+    # The band: "mean + std" fills down to "mean - std".
+    band = panels["Reward mean ± std"]["fieldConfig"]["overrides"]
+    assert {"id": "custom.fillBelowTo", "value": "mean - std"} in band[0]["properties"]
+    assert band[0]["matcher"] == {"id": "byName", "options": "mean + std"}
+
+
+def test_kl_threshold_line_sits_at_the_alerts_threshold(tmp_path):
+    values = {"monitoring": {"grafanaDashboard": {"enabled": True}, "prometheusRule": {"enabled": True,
+                                                                                      "klLossThreshold": "0.25"}}}
+    objects = helm_template(write_values(tmp_path, "kl", values))
+    dashboard = json.loads(one(objects, "ConfigMap")["data"]["grpo-training.json"])
+    (kl,) = [p for p in dashboard["panels"] if p["title"] == "KL loss"]
+    defaults = kl["fieldConfig"]["defaults"]
+    assert defaults["custom"]["thresholdsStyle"]["mode"] != "off"
+    assert [s["value"] for s in defaults["thresholds"]["steps"]] == [None, 0.25]
+    rule = one(objects, "PrometheusRule")
+    (alert,) = [r for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "GRPOKLDivergenceHigh"]
+    assert alert["expr"].rstrip().endswith("> 0.25")

@@ -31,7 +31,7 @@ TRAIN_KEYS = {
     "critic/rewards/mean", "critic/rewards/std", "critic/rewards/max", "critic/rewards/min", "critic/score/mean",
     "actor/pg_loss", "actor/kl_loss", "actor/entropy", "actor/grad_norm", "actor/lr", "response_length/mean",
     "response_length/max", "response_length/clip_ratio", "training/global_step", "training/epoch",
-    "timing_s/step", "perf/throughput",
+    "timing_s/step", "perf/throughput", "perf/total_num_tokens", "perf/time_per_step",
 }
 
 
@@ -197,6 +197,8 @@ def test_shared_exporter_serves_the_trl_metrics(short_run):
     assert samples["grpo_reward_std"] == pytest.approx(last["critic/rewards/std"])
     assert samples["grpo_kl_loss"] == pytest.approx(last["actor/kl_loss"])
     assert samples["grpo_last_checkpoint_step"] == SHORT_STEPS
+    steps = [r["data"] for r in read_jsonl(metrics) if "perf/total_num_tokens" in r["data"]]
+    assert samples["grpo_tokens_total"] == sum(d["perf/total_num_tokens"] for d in steps) > 0
     assert samples['grpo_val_score{data_source="classification"}'] >= 0.75
     assert samples['grpo_trainer_info{engine="trl",model="embedded:tiny"}'] == 1.0
 

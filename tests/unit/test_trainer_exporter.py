@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import time
 import urllib.request
 
@@ -92,20 +93,27 @@ def test_scrape_over_http_has_every_contract_metric(tmp_path, exporter):
     assert m["grpo_policy_loss"] == -0.02
     assert m["grpo_kl_loss"] == pytest.approx(0.002)
     assert m["grpo_entropy"] == 1.5 and m["grpo_grad_norm"] == 0.7
-    assert m["grpo_learning_rate"] == 1e-6 and m["grpo_pg_clipfrac"] == 0.01
-    assert m["grpo_response_length_mean"] == 102.0 and m["grpo_response_length_max"] == 1024
+    assert m["grpo_learning_rate"] == 1e-6 and m["grpo_pg_clip_ratio"] == 0.01
+    assert m["grpo_response_length_mean_tokens"] == 102.0 and m["grpo_response_length_max_tokens"] == 1024
     assert m["grpo_response_clip_ratio"] == 0.05
     assert m["grpo_step_duration_seconds"] == 42.5
-    assert m["grpo_throughput_tokens_per_second"] == pytest.approx(2000.0)
+    # A counter of the tokens of every step (verl's perf/total_num_tokens), not a tokens/s gauge.
+    assert m["grpo_tokens_total"] == 2 * 85000
+    assert "grpo_throughput_tokens_per_second" not in m
+    assert 0 < time.time() - m["grpo_trainer_start_timestamp_seconds"] < 60
     assert time.time() - m["grpo_last_step_timestamp_seconds"] < 30
     assert m["grpo_last_checkpoint_step"] == 2
     assert m["grpo_last_checkpoint_timestamp_seconds"] > 0
     assert m[("grpo_val_score", (("data_source", "openai/gsm8k"),))] == 0.75
     assert m[("grpo_trainer_info", (("engine", "verl"), ("model", "Qwen/Qwen2.5-7B")))] == 1.0
-    # No job/namespace labels from the app, every series is a grpo_* gauge.
+    # No job/namespace labels from the app; every series is a grpo_* gauge except the tokens counter, and
+    # names carry their unit (Prometheus naming conventions).
     body = urllib.request.urlopen(f"http://127.0.0.1:{exporter.port}/metrics").read().decode()
+    assert "# TYPE grpo_tokens_total counter" in body
     for fam in text_string_to_metric_families(body):
-        assert fam.name.startswith("grpo_") and fam.type == "gauge"
+        assert fam.name.startswith("grpo_")
+        assert fam.type == ("counter" if fam.name == "grpo_tokens" else "gauge"), fam.name
+        assert not re.search(r"_per_second|length_(mean|max)$|clipfrac", fam.name), fam.name
         for s in fam.samples:
             assert not {"job", "namespace"} & set(s.labels)
 
@@ -213,3 +221,28 @@ def test_nan_loss_is_exported_as_nan_not_the_last_good_value(tmp_path, exporter)
     metrics = scrape(exporter.port)
     assert math.isnan(metrics["grpo_policy_loss"]) and math.isnan(metrics["grpo_kl_loss"])
     assert metrics["grpo_entropy"] == 1.5  # numbers logged beside it are unaffected
+
+
+def test_start_time_is_exported_before_any_step(tmp_path):
+    """A trainer stuck in start-up (vLLM, NCCL, Ray) has a start time but no step: the no-first-step alert
+    (GRPOTrainerNoFirstStep) reads exactly this."""
+    ex = Exporter(tmp_path / "metrics.jsonl", engine="verl", model="m", start_ts=1_700_000_000.0, interval_s=0.05)
+    ex.start(port=0, addr="127.0.0.1")
+    try:
+        m = scrape(ex.port)
+        assert m["grpo_trainer_start_timestamp_seconds"] == 1_700_000_000.0
+        assert "grpo_last_step_timestamp_seconds" not in m and "grpo_global_step" not in m
+        assert "grpo_tokens_total" not in m  # no step yet: no counter rather than a misleading 0
+    finally:
+        ex.stop()
+
+
+def test_tokens_counter_adds_every_step_once(tmp_path, exporter):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(verl_line(1, **{"perf/total_num_tokens": 1000}))
+    wait_for(lambda: scrape(exporter.port).get("grpo_tokens_total") == 1000)
+    with open(path, "a") as fh:
+        fh.write(verl_line(2, **{"perf/total_num_tokens": 500}))
+    assert wait_for(lambda: scrape(exporter.port).get("grpo_tokens_total") == 1500)
+    time.sleep(0.2)  # polls with nothing new add nothing
+    assert scrape(exporter.port)["grpo_tokens_total"] == 1500

@@ -134,6 +134,8 @@ class VerlMetricsLogger(TrainerCallback):
             data["timing_s/step"] = seconds
             tokens = logs.get("num_tokens")
             if _finite(tokens) and self._last_tokens is not None:
+                data["perf/total_num_tokens"] = tokens - self._last_tokens  # as verl: this step's tokens
+                data["perf/time_per_step"] = seconds
                 data["perf/throughput"] = (tokens - self._last_tokens) / seconds
             self._last_tokens = tokens if _finite(tokens) else self._last_tokens
         self._emit(step, data)

@@ -28,6 +28,9 @@ helm.sh/chart: {{ include "grpo-operator.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: grpo-operator
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Labels on monitoring objects: the common labels plus monitoring.additionalLabels. */}}
@@ -132,3 +135,36 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+
+{{/* An alert's runbook_url annotation: monitoring.prometheusRule.runbookUrls.<alert>, else runbookUrl + the
+     alert name in lower case; nothing when both are empty. Argument: (list <prometheusRule values> "<alert>"). */}}
+{{- define "grpo-operator.runbookUrl" -}}
+{{- $r := index . 0 }}
+{{- $alert := index . 1 }}
+{{- $url := index ($r.runbookUrls | default dict) $alert | default "" }}
+{{- if and (not $url) $r.runbookUrl }}
+{{- $url = printf "%s%s" $r.runbookUrl (lower $alert) }}
+{{- end }}
+{{- with $url }}
+runbook_url: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Image pull secrets of the operator pod: global.imagePullSecrets, then imagePullSecrets (names deduplicated). */}}
+{{- define "grpo-operator.imagePullSecrets" -}}
+{{- $seen := dict }}
+{{- $out := list }}
+{{- range concat ((.Values.global).imagePullSecrets | default list) (.Values.imagePullSecrets | default list) }}
+{{- $name := . }}
+{{- if not (kindIs "string" .) }}
+{{- $name = get . "name" }}
+{{- end }}
+{{- if not (hasKey $seen $name) }}
+{{- $_ := set $seen $name true }}
+{{- $out = append $out (dict "name" $name) }}
+{{- end }}
+{{- end }}
+{{- with $out }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}

@@ -16,7 +16,7 @@ from grpo_api.pod_paths import (
     pvc_mount_path,
     reward_config_map_name,
 )
-from grpo_api.spec import DataSource
+from grpo_api.spec import DataSource, PodSpec
 
 from .common import COMPONENT_TRAINER, job_name, labels
 
@@ -51,6 +51,34 @@ WRITABLE_ENV = {
 # signals to the trainer. `-s` registers it as a child subreaper, so it also reaps where it is not PID 1 (the
 # RayJob head runs the trainer as a Ray job entrypoint).
 TRAINER_INIT = ["tini", "-s", "--"]
+
+
+def with_pod_defaults(job: GRPOJob, defaults: PodSpec | None) -> GRPOJob:
+    """The job with cluster-wide trainer pod defaults merged under its own spec.pod (the GRPOJob wins).
+
+    nodeSelector: per key; tolerations: the job's, then the defaults' not already there; priorityClassName: the
+    job's if set; imagePullSecrets and env: per name, the job's entries replacing the defaults' of that name.
+    """
+    if defaults is None:
+        return job
+    own = job.spec.pod
+
+    def by_name(mine, theirs):
+        if not mine and not theirs:
+            return None
+        names = {e.name for e in mine or []}
+        return [e for e in theirs or [] if e.name not in names] + list(mine or [])
+
+    tolerations = list(own.tolerations or [])
+    tolerations += [t for t in defaults.tolerations or [] if t not in tolerations]
+    merged = own.model_copy(update={
+        "node_selector": {**(defaults.node_selector or {}), **(own.node_selector or {})} or None,
+        "tolerations": tolerations or None,
+        "priority_class_name": own.priority_class_name or defaults.priority_class_name,
+        "image_pull_secrets": by_name(own.image_pull_secrets, defaults.image_pull_secrets),
+        "env": by_name(own.env, defaults.env),
+    })
+    return job.model_copy(update={"spec": job.spec.model_copy(update={"pod": merged})})
 
 
 def trainer_command() -> list[str]:
