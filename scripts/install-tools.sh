@@ -58,6 +58,13 @@ PY
   log "installed $("$BIN/helm" version --short) and kubectl $("$BIN/kubectl" version --client -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')"
 }
 
+apt_install() {  # apt_install PACKAGE...: as root, or through sudo
+  local sudo=""
+  if [[ "$(id -u)" != "0" ]]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 install_debian_packages() {
   if [[ "${SKIP_APT:-}" == "1" ]]; then
     log "SKIP_APT=1: not installing prometheus and tini"
@@ -67,11 +74,8 @@ install_debian_packages() {
     log "prometheus, promtool and tini already installed ($(command -v prometheus), $(command -v tini))"
     return
   fi
-  local sudo=""
-  if [[ "$(id -u)" != "0" ]]; then sudo="sudo"; fi
   log "installing the Debian packages prometheus (server + promtool) and tini (the trainer image's PID 1)"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus tini >/dev/null
+  apt_install prometheus tini
   # The package starts a system service where systemd runs; the tests start their own server.
   log "installed $(promtool --version 2>&1 | head -1); $(tini --version)"
 }
@@ -82,11 +86,8 @@ install_node_packages() {
       log "SKIP_APT=1 and no node/npm: not installing ${NPM_PACKAGES[*]}"
       return
     fi
-    local sudo=""
-    if [[ "$(id -u)" != "0" ]]; then sudo="sudo"; fi
     log "installing the Debian nodejs and npm packages"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    apt_install nodejs npm
   fi
   local want have=1 pkg name version
   for want in "${NPM_PACKAGES[@]}"; do
