@@ -17,6 +17,7 @@ class Rule:
     check: Callable[[Any], bool]  # True when the object is valid
     detail: Callable[[Any], str] | None = None  # the bad values, for the Python error
     field_path: str | None = None  # CEL fieldPath (relative to the object carrying the rule)
+    detail_is_message: bool = False  # the Python error is `detail` alone (it already says what and why, with numbers)
 
     def to_cel(self) -> dict[str, str]:
         out = {"rule": self.cel, "message": self.message}
@@ -27,4 +28,6 @@ class Rule:
     def error(self, obj: Any) -> str | None:
         if self.check(obj):
             return None
+        if self.detail and self.detail_is_message:
+            return self.detail(obj)
         return self.message + (f" (got {self.detail(obj)})" if self.detail else "")

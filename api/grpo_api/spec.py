@@ -540,7 +540,7 @@ def _verl_rule(field: str, cel: str, message: str) -> Rule:
         return [m for f, m in spec_errors(s) if f == field]
 
     return Rule(cel=_VERL_ONLY + cel, message=message, check=lambda s: not broken(s),
-                detail=lambda s: "; ".join(broken(s)))
+                detail=lambda s: f"{field}: " + "; ".join(broken(s)), detail_is_message=True)
 
 
 _VERL_BATCH_PER_GPU = _verl_rule(

@@ -182,7 +182,7 @@ def test_verl_stand_in_runs_as_non_root_on_a_read_only_root(sandbox):
                          "PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")])}
     job = {"apiVersion": c.API_VERSION, "kind": c.KIND, "metadata": {"name": "nonroot"}, "spec": {
         "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"}, "data": {"train": {"path": str(data)}},
-        "training": {"batchSize": 2}}}
+        "training": {"batchSize": 2, "microBatchSizePerGPU": 2}}}  # 2 prompts × 5 rollouts: micro 2 divides 10
     code, out = sandbox.run(job, ["--cpus", "64", "--verl-entry", "fake_main_ppo"])
     assert code == 0, out[-4000:]
     assert "Read-only file system" not in out and "Permission denied" not in out, out[-4000:]

@@ -156,7 +156,7 @@ def test_drgrpo_lora_offload_example(verl_compose):
     cfg = verl_compose(build_overrides(job.spec, PATHS))
     assert cfg.actor_rollout_ref.actor.loss_agg_mode == "seq-mean-token-sum-norm"
     assert cfg.actor_rollout_ref.model.lora_rank == 8 and cfg.actor_rollout_ref.model.lora_alpha == 16
-    assert cfg.actor_rollout_ref.ref.fsdp_config.param_offload is True
+    assert cfg.actor_rollout_ref.actor.fsdp_config.param_offload is True  # with LoRA the reference is the actor
     assert cfg.actor_rollout_ref.actor.ppo_epochs == 1
 
 
