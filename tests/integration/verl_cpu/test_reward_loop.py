@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.integration.verl_cpu.harness import ROOT, compose, build_overrides_for, POD, job_of
+from tests.integration.verl_cpu.harness import POD, ROOT, build_overrides_for, compose, job_of
 
 BUILTIN = ROOT / "trainer_entry" / "reward_func.py"
 
