@@ -178,6 +178,32 @@ def sample_rows(rows: list[dict], size: int, seed: int = 0) -> list[dict]:
     return picked + rest[: max(0, size - len(picked))]
 
 
+class _ExtraKeys:
+    """The reward-extra-info keys verl 0.9.1 records per call: a dict's keys, or ``acc`` for a number
+    (``experimental/reward_loop/reward_manager/naive.py``). verl gathers them by the FIRST sample's keys
+    (``experimental/agent_loop/agent_loop.py`` and ``reward_loop.py``: ``[info[key] for info in infos]``), so a
+    call whose keys differ is a KeyError (or silently dropped keys) after a whole rollout was generated."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.first: tuple[frozenset, str] | None = None
+
+    def add(self, result: Any, what: str) -> None:
+        got = frozenset(result) if isinstance(result, dict) else frozenset({"acc"})
+        if self.first is None:
+            self.first = (got, what)
+            return
+        first, first_what = self.first
+        if got != first:
+            differing = sorted(first ^ got)
+            raise RewardError(
+                f"{self.label} returns different keys on different calls: {sorted(first)} for {first_what}, "
+                f"{sorted(got)} for {what} (differing: {', '.join(differing)}). verl 0.9.1 needs the same keys "
+                "on every call (it gathers the reward extra info by the first answer's keys and raises KeyError "
+                "mid-training); return every key on every call (e.g. 0.0 when it does not apply), or a number"
+            )
+
+
 def preflight(
     fn: Callable,
     label: str,
@@ -191,6 +217,7 @@ def preflight(
         raise RewardError("no data rows to check the reward function with")
     sample = sample_rows(rows, sample_size)
     gt_scores, wrong_scores = [], []
+    keys = _ExtraKeys(label)
     started = time.perf_counter()
     for row in sample:
         gt = row["reward_model"]["ground_truth"]
@@ -214,6 +241,7 @@ def preflight(
                     f"{what} raised {type(e).__name__}: {e}{_where(e, None)} while scoring {kind}"
                 ) from e
             out.append(as_score(result, what))
+            keys.add(result, what)
     per_call = (time.perf_counter() - started) / (2 * len(sample))
     sources = sorted({r["data_source"] for r in sample})
     report = PreflightReport(label, len(sample), gt_scores, wrong_scores, sources, per_call)

@@ -120,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         check = report(parse_grpojob(req.manifest), "GRPOJob")  # every flag problem before anything runs
         if check.error:
             raise UsageError(f"spec.overrides: {check.error}")
+        preflight_local_files(req)  # a --dry-run refuses what a submit would
         if req.dry_run:
             return dry_run(req, req.namespace)
-        preflight_local_files(req)
         return run_local(req) if req.local else run_cluster(req)
     except UsageError as err:
         print(f"train.sh: error: {err}", file=sys.stderr)

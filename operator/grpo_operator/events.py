@@ -33,6 +33,10 @@ def transition_events(old: dict[str, Any] | None, new: dict[str, Any]) -> list[E
                             f"{prefix}: {new.get('message') or new_reason}"))
     if _rejected(new) and not _rejected(old):
         events.append(Event("Warning", "SpecChangeRejected", _rejected(new)))
+    no_effect = _condition_message(new, "Warnings")
+    if no_effect and no_effect != _condition_message(old, "Warnings"):
+        # once per distinct set of settings without effect (not per status write)
+        events.append(Event("Warning", "SettingHasNoEffect", no_effect))
     return events
 
 
@@ -47,8 +51,13 @@ def _main_reason(status: dict[str, Any]) -> str | None:
 
 
 def _rejected(status: dict[str, Any]) -> str | None:
+    return _condition_message(status, "SpecChangeRejected")
+
+
+def _condition_message(status: dict[str, Any], ctype: str) -> str | None:
+    """The message of condition `ctype` while it is True."""
     for cond in status.get("conditions") or []:
-        if cond.get("type") == "SpecChangeRejected" and cond.get("status") == "True":
+        if cond.get("type") == ctype and cond.get("status") == "True":
             return cond.get("message")
     return None
 

@@ -255,8 +255,7 @@ class Reconciler:
         if verl.error:
             obs.spec_errors = [f"spec.overrides: {verl.error}"]
             return obs, None, None
-        for warning in verl.warnings:  # settings without effect; not (yet) a condition
-            log.info("GRPOJob %s/%s: %s", key[0], key[1], warning)
+        obs.warnings = [str(w) for w in verl.warnings]  # settings without effect: the Warnings condition + Event
         obs.queue_name, obs.suspend = kueue_queue(job), job.spec.suspend
         obs.missing_refs = list(self.missing_refs.get(key, []))  # as the last ensure_children found them
         obs.child_rejections = list(self.rejections.get(key, []))

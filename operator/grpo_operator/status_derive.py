@@ -41,6 +41,8 @@ EXIT_CODE_REASONS = {
 WAITING_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError",
                    "CreateContainerError", "CrashLoopBackOff")
 SPEC_CHANGE_REJECTED = "SpecChangeRejected"
+WARNINGS = "Warnings"  # condition type: settings verl accepts but that have no effect (never a refusal)
+SETTING_HAS_NO_EFFECT = "SettingHasNoEffect"
 CHILD_REJECTED = "ChildRejected"
 
 
@@ -57,6 +59,7 @@ class Observed:
     pods: list[dict[str, Any]] = field(default_factory=list)
     rejected_fields: list[str] = field(default_factory=list)  # spec groups changed while running
     child_rejections: list[str] = field(default_factory=list)  # the API server's messages refusing a child
+    warnings: list[str] = field(default_factory=list)  # "spec.<field>: why it has no effect" (verl_rules)
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,8 @@ def build_conditions(v: Verdict, obs: Observed, previous: list[dict[str, Any]] |
             f"{', '.join('spec.' + f for f in obs.rejected_fields)} changed while the job has a running "
             f"workload; only spec.suspend and spec.ttlSecondsAfterFinished can change now. Suspend the job "
             f"(spec.suspend: true) to apply the change; it resumes from the last checkpoint.")
+    if obs.warnings:
+        states[WARNINGS] = ("True", SETTING_HAS_NO_EFFECT, "; ".join(obs.warnings))
     out = []
     for ctype, (status, reason, message) in states.items():
         # Keep the status small (kopf copies the whole object on every event): Valid always, the others

@@ -248,6 +248,34 @@ def test_spec_change_while_running_is_rejected_but_ttl_is_applied(cluster, opera
     until(lambda: cluster.condition(name, "SpecChangeRejected") is None, "the rejection cleared", operator)
 
 
+def test_setting_without_effect_is_a_warnings_condition_and_one_event(cluster, operator):
+    """memory.refParamOffload with LoRA: verl's reference is the actor with its adapter off; nothing to offload."""
+    name = "noeffect"
+    spec = {**BASE_SPEC, "model": {**BASE_SPEC.get("model", {}), "loraRank": 8, "loraAlpha": 16},
+            "memory": {"refParamOffload": True}}
+    cluster.create(grpojob(name, spec))
+    until(lambda: cluster.job(name), "the trainer Job (a warning is never a refusal)", operator)
+    cond = until(lambda: cluster.condition(name, "Warnings"), "the Warnings condition", operator)
+    assert cond["status"] == "True" and cond["reason"] == "SettingHasNoEffect"
+    assert "spec.memory.refParamOffload" in cond["message"] and "LoRA" in cond["message"]
+    assert cluster.condition(name, "Valid")["status"] == "True"
+    until(lambda: [e for e in cluster.events(name) if e["reason"] == "SettingHasNoEffect"], "a Warning Event",
+          operator)
+    cluster.patch_spec(name, {"suspend": True})  # another status write, the same settings
+    until(lambda: cluster.phase(name) == "Suspended", "phase Suspended", operator)
+    assert cluster.condition(name, "Warnings")["message"] == cond["message"]
+    time.sleep(1)
+    warned = [e for e in cluster.events(name) if e["reason"] == "SettingHasNoEffect"]
+    assert len(warned) == 1 and warned[0]["type"] == "Warning", "one Event per distinct set, not per write"
+    assert "spec.memory.refParamOffload" in warned[0]["message"]
+
+    plain = "effective"
+    cluster.create(grpojob(plain))
+    until(lambda: cluster.phase(plain) == "Initializing", "phase Initializing", operator)
+    assert cluster.condition(plain, "Warnings") is None
+    assert not [e for e in cluster.events(plain) if e["reason"] == "SettingHasNoEffect"]
+
+
 def test_kueue_queue_label_creates_a_suspended_child_left_for_kueue(cluster, operator):
     name = "queued"
     cluster.create(grpojob(name, labels={KUEUE_QUEUE_LABEL: "gpu-queue"}))

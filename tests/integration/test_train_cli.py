@@ -142,6 +142,18 @@ def test_broken_reward_is_caught_before_submitting(seed_data, tmp_path, capsys):
     assert "--reward_func" in err and "numpy_does_not_exist" in err
 
 
+def test_reward_with_differing_dict_keys_is_refused_before_submitting(seed_data, tmp_path):
+    """./train.sh runs the preflight on a local --reward_func: verl 0.9.1 would KeyError mid-training."""
+    reward = tmp_path / "keys.py"
+    reward.write_text("def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw):\n"
+                      "    s = float(solution_str.strip() == ground_truth)\n"
+                      "    return {'score': s, 'exact': s} if s else {'score': s}\n")
+    out = _run_sh("--dry-run", "--data", str(seed_data), "--reward_func", str(reward))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "--reward_func" in out.stderr and "differing: exact" in out.stderr
+    assert "kind: GRPOJob" not in out.stdout  # nothing rendered, nothing submitted
+
+
 @pytest.mark.parametrize("argv,words", [
     (["--local", "--tp", "2"], "engine trl runs on one node without rollout tensor parallelism"),
     (["--local", "--ref_offload"], "engine trl has no FSDP offload"),

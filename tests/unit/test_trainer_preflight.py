@@ -190,3 +190,30 @@ def test_builtin_reward_passes_on_seed_example():
     assert report.gt_scores == [1.0]
     assert report.wrong_scores == [0.0]
     assert report.warnings == []
+
+
+@pytest.mark.parametrize(("body", "differing"), [
+    # extra key only when right: the wrong answer's dict lacks it
+    ("return {'score': s, 'exact': s} if s else {'score': s}", "exact"),
+    # a number on some calls (verl records it as 'acc') and a dict on others
+    ("return {'score': s, 'exact': s} if s else s", "acc, exact, score"),
+    # same count, different names
+    ("return {'score': s, 'hit': s} if s else {'score': s, 'miss': 1.0}", "hit, miss"),
+])
+def test_dict_reward_with_differing_keys_is_refused(tmp_path, body, differing):
+    """verl 0.9.1 gathers reward extra info by the first sample's keys: a KeyError mid-training otherwise."""
+    src = ("def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):\n"
+           "    s = 1.0 if solution_str.strip() == ground_truth else 0.0\n"
+           f"    {body}\n")
+    with pytest.raises(RewardError) as err:
+        run_preflight(reward_file(tmp_path, src), "compute_score", rows())
+    assert err.value.exit_code == EXIT_REWARD_ERROR
+    assert f"(differing: {differing})" in str(err.value) and "same keys on every call" in str(err.value)
+
+
+def test_dict_reward_with_the_same_keys_every_call_passes(tmp_path):
+    src = ("def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):\n"
+           "    s = 1.0 if solution_str.strip() == ground_truth else 0.0\n"
+           "    return {'score': s, 'exact': s, 'len': float(len(solution_str))}\n")
+    report = run_preflight(reward_file(tmp_path, src), "compute_score", rows())
+    assert report.gt_scores == [1.0] * 5 and report.warnings == []

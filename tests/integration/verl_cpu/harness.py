@@ -56,6 +56,8 @@ def composed(job, **paths):
 def job_of(spec: dict, name: str = "case"):
     base = {"model": {"path": MODEL}, "data": {"train": {"path": "embedded:math"}}}
     merged = _merge(copy.deepcopy(base), spec)
+    if not name[:1].isalpha():  # a GRPOJob name is a DNS-1035 label (case ids like "8gpu" start with a digit)
+        name = f"case-{name}"
     return parse_grpojob({"apiVersion": "grpo.dev/v1alpha1", "kind": "GRPOJob", "metadata": {"name": name},
                           "spec": merged})
 
