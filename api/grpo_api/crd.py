@@ -117,10 +117,18 @@ def openapi_schema() -> dict[str, Any]:
 
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
     {"name": "Model", "type": "string", "jsonPath": ".spec.model.path"},
     {"name": "RolloutN", "type": "integer", "jsonPath": ".spec.grpo.rolloutN"},
     {"name": "Step", "type": "integer", "jsonPath": ".status.progress.globalStep"},
+    {"name": "Total", "type": "integer", "jsonPath": ".status.progress.totalSteps"},
     {"name": "Reward", "type": "number", "jsonPath": ".status.progress.rewardMean"},
+    # `kubectl get grpo -o wide` only
+    {"name": "Nodes", "type": "integer", "jsonPath": ".spec.resources.nodes", "priority": 1},
+    {"name": "GPUs/Node", "type": "integer", "jsonPath": ".spec.resources.gpusPerNode", "priority": 1},
+    {"name": "KL", "type": "number", "jsonPath": ".status.progress.klLoss", "priority": 1},
+    {"name": "Queue", "type": "string", "jsonPath": ".metadata.labels.kueue\\.x-k8s\\.io/queue-name",
+     "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

@@ -10,6 +10,16 @@ from .spec import DataSource, RewardSpec
 
 INLINE_REWARD_KEY = "reward.py"
 DOWNLOAD_DIR = posixpath.join(OUTPUTS_DIR, "data")
+# Experiment trackers' local files on the outputs volume (they outlive the pod): the variables verl's Tracking
+# (TENSORBOARD_DIR, SWANLAB_LOG_DIR) and the wandb client (WANDB_DIR) read.
+TRACKER_DIRS = {"tensorboard": ("TENSORBOARD_DIR", posixpath.join(OUTPUTS_DIR, "tensorboard")),
+                "wandb": ("WANDB_DIR", OUTPUTS_DIR),
+                "swanlab": ("SWANLAB_LOG_DIR", posixpath.join(OUTPUTS_DIR, "swanlog"))}
+
+
+def tracker_env(loggers: list[str]) -> dict[str, str]:
+    """The environment that puts the listed trackers' local files on the outputs volume."""
+    return dict(TRACKER_DIRS[name] for name in loggers if name in TRACKER_DIRS)
 
 
 def pvc_mount_path(claim_name: str) -> str:

@@ -581,6 +581,35 @@ _OVERRIDES_RULE = {
 }
 
 
+# verl 0.9.1's Tracking.supported_backend (verl/utils/tracking.py) without console and file, which the trainer
+# always keeps (the console log, and the JSON-lines file its metrics exporter reads).
+TRACKERS = ("wandb", "mlflow", "swanlab", "vemlp_wandb", "tensorboard", "clearml", "trackio", "rl_insight")
+ALWAYS_LOGGERS = ("console", "file")
+# TRL/transformers' report_to names for the trackers the CPU engine can report to.
+TRL_REPORT_TO = {"wandb": "wandb", "mlflow": "mlflow", "swanlab": "swanlab", "tensorboard": "tensorboard",
+                 "clearml": "clearml", "trackio": "trackio"}
+
+
+class TrackingSpec(APIModel):
+    loggers: list[Literal[TRACKERS]] = Field(  # type: ignore[valid-type]
+        default=[], max_length=len(TRACKERS), json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Experiment trackers besides console and file (verl's trainer.logger; TRL's report_to): "
+                    + ", ".join(TRACKERS) + ". tensorboard writes to /outputs/tensorboard.")
+    project: str | None = Field(None, min_length=1, max_length=128, pattern=r"^\S+$",
+                                description="Tracker project (trainer.project_name); default grpo-operator.")
+    experiment: str | None = Field(None, min_length=1, max_length=128, pattern=r"^\S+$",
+                                   description="Run name (trainer.experiment_name); default the GRPOJob's name.")
+    secret_ref: NameRef | None = Field(None, description="Secret whose keys become the trainer's environment "
+                                       "(WANDB_API_KEY, MLFLOW_TRACKING_URI, SWANLAB_API_KEY, ...): envFrom.")
+
+    @field_validator("loggers")
+    @classmethod
+    def _unique(cls, loggers: list[str]) -> list[str]:
+        if len(set(loggers)) != len(loggers):
+            raise ValueError(f"each logger at most once (got {loggers})")
+        return loggers
+
+
 class GRPOJobSpec(APIModel):
     __rules__ = SPEC_RULES
 
@@ -599,6 +628,7 @@ class GRPOJobSpec(APIModel):
     memory: MemorySpec = Field(default_factory=MemorySpec, description="Memory options: FSDP CPU offload.")
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="Outputs volume, resume, HF export.")
     pod: PodSpec = Field(default_factory=PodSpec, description="Trainer pod: nodeSelector, tolerations, affinity, priorityClassName, serviceAccountName, env, envFrom, imagePullSecrets, labels, annotations (core/v1 shapes); automountServiceAccountToken, securityContext.")
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment trackers (wandb, mlflow, tensorboard, ...), project, run name and the Secret with their credentials.")
     overrides: list[Annotated[str, Field(max_length=512, pattern=OVERRIDE_PATTERN)]] = Field(
         default=[], max_length=100,
         json_schema_extra={"x-kubernetes-validations": [_OVERRIDES_RULE]},

@@ -47,6 +47,8 @@ class ChildrenStatus(APIModel):
 class GRPOJobStatus(APIModel):
     phase: Phase | None = None
     message: str | None = Field(None, description="Why the job is in this phase, for humans.")
+    reason: str | None = Field(None, description="Why the job is in this phase, in one CamelCase word (the reason "
+                                                 "of the condition that matches the phase, e.g. DataError).")
     conditions: list[Condition] | None = Field(
         None, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
     observed_generation: int | None = None

@@ -50,13 +50,15 @@ FIELD_TO_VERL_KEY: dict[str, str] = {
     "checkpoint.resumeMode": "trainer.resume_mode",
     "checkpoint.resumeFrom": "trainer.resume_from_path",
     "checkpoint.maxToKeep": "trainer.max_actor_ckpt_to_keep",
+    "tracking.loggers": "trainer.logger",
+    "tracking.project": "trainer.project_name",
+    "tracking.experiment": "trainer.experiment_name",
 }
 
 # Keys the trainer sets itself; an override would break checkpoint discovery, metrics or the reward hookup.
 OPERATOR_OWNED_KEYS: dict[str, str] = {
     "algorithm.adv_estimator": "a GRPOJob always trains with adv_estimator=grpo",
     "trainer.default_local_dir": "checkpoints always go to the outputs volume (spec.checkpoint)",
-    "trainer.logger": "the trainer needs its file logger for metrics",
     "custom_reward_function.path": "verl 0.9.1 silently ignores the legacy top-level key; use spec.reward",
     "custom_reward_function.name": "verl 0.9.1 silently ignores the legacy top-level key; use spec.reward.functionName",
     "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu":

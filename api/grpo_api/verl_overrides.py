@@ -19,7 +19,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from .spec import DRGRPO_LOSS_AGG_MODE, GRPOJobSpec
+from .spec import ALWAYS_LOGGERS, DRGRPO_LOSS_AGG_MODE, GRPOJobSpec
 from .verl_keys import FIELD_TO_VERL_KEY as K
 from .verl_rules import agent_workers, config_errors, spec_log_prob_micro
 
@@ -135,9 +135,10 @@ def build_overrides(spec: GRPOJobSpec, paths: VerlPaths, experiment_name: str = 
         _set(K["reward.functionName"], spec.reward.function_name),
         # trainer
         "trainer.critic_warmup=0",
-        "trainer.logger=[console,file]",
-        _set("trainer.project_name", PROJECT_NAME),
-        _set("trainer.experiment_name", experiment_name),
+        # console and the file logger the metrics exporter reads, then the user's trackers
+        K["tracking.loggers"] + "=[" + ",".join([*ALWAYS_LOGGERS, *spec.tracking.loggers]) + "]",
+        _set(K["tracking.project"], spec.tracking.project or PROJECT_NAME),
+        _set(K["tracking.experiment"], spec.tracking.experiment or experiment_name),
         _set(K["resources.nodes"], res.nodes),
         _set(K["resources.gpusPerNode"], res.gpus_per_node),
         _set(K["training.epochs"], t.epochs),

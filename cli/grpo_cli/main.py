@@ -25,6 +25,7 @@ from .verl_report import command_comment, report
 # `main(argv: list[str]) -> int | None` and parses its own arguments.
 DEFERRED_COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("grpo_cli.train", "train a GRPOJob (./train.sh); see `grpo train --help`"),
+    "logs": ("grpo_cli.logs", "print (--follow: stream) the trainer's log of a GRPOJob; see `grpo logs --help`"),
 }
 
 

@@ -6,6 +6,7 @@ GRPOJob then owns (deleted with it).
 """
 
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,10 @@ from grpo_api import TERMINAL_PHASES, GRPOJob
 from grpo_api.constants import GROUP, PLURAL, VERSION
 from grpo_operator.builders import owner_reference
 
+from .logs import LineWriter, print_logs
 from .train_args import UsageError
+
+LOG_DRAIN_S = 5.0  # at the end, how long the log stream may take to send its last lines
 
 CONFIGMAP_LIMIT = 900 * 1024  # a ConfigMap holds at most 1 MiB, metadata included
 
@@ -124,27 +128,49 @@ def progress_line(obj: dict[str, Any], width: int = 30) -> str:
     return f"{bar}  reward {reward_text}  phase {phase}"
 
 
-def follow(api, name: str, namespace: str, interval_s: float = 2.0, out=sys.stdout) -> int:
-    """Print progress until the job ends: 0 when it succeeded, 1 when it failed. Ctrl-C detaches."""
+def _stream_logs(api, name: str, namespace: str, write: LineWriter, stop: threading.Event) -> None:
+    try:
+        print_logs(api, name, namespace, follow=True, write=write, stop=stop)
+    except Exception as exc:  # the log is a convenience: progress and the exit code don't depend on it
+        write(f"(the trainer's log is not available: {exc})\n")
+    finally:
+        write.flush()
+
+
+def follow(api, name: str, namespace: str, interval_s: float = 2.0, out=sys.stdout, logs: bool = True) -> int:
+    """Print progress, and the trainer's log as it comes (`logs`), until the job ends: 0 when it succeeded,
+    1 when it failed. Ctrl-C detaches."""
     from kubernetes import client
 
     custom = client.CustomObjectsApi(api)
     last = None
+    lock, stop = threading.Lock(), threading.Event()
+    log_thread = threading.Thread(target=_stream_logs, args=(api, name, namespace, LineWriter(out, lock), stop),
+                                  name="trainer-log", daemon=True)
+    if logs:
+        log_thread.start()
     try:
         while True:
             obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
             line = progress_line(obj)
             if line != last:
-                out.write(line + "\n")
-                out.flush()
+                with lock:
+                    out.write(line + "\n")
+                    out.flush()
                 last = line
             phase = (obj.get("status") or {}).get("phase")
             if phase in TERMINAL_PHASES:
+                if logs:  # the log's last lines (the error) come before the verdict
+                    log_thread.join(timeout=LOG_DRAIN_S)
+                    stop.set()
                 message = (obj.get("status") or {}).get("message")
-                if message:
-                    out.write(f"{phase}: {message}\n")
+                with lock:
+                    if message:
+                        out.write(f"{phase}: {message}\n")
+                    out.flush()
                 return 0 if phase == "Succeeded" else 1
             time.sleep(interval_s)
     except KeyboardInterrupt:
+        stop.set()
         out.write(f"\ndetached; GRPOJob {name} keeps running: kubectl get grpo {name} -n {namespace} -w\n")
         return 0

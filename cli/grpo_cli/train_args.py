@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grpo_api.constants import API_VERSION, KIND, MAX_NAME_LENGTH
-from grpo_api.spec import DRGRPO_LOSS_AGG_MODE
+from grpo_api.spec import ALWAYS_LOGGERS, DRGRPO_LOSS_AGG_MODE, TRACKERS
 from grpo_api.verl_keys import FIELD_TO_VERL_KEY
 from trainer_entry.embedded.defaults import (
     EMBEDDED_DATA,
@@ -78,6 +78,7 @@ RECIPE_ENV: dict[str, str] = {
 HELP_GROUPS: dict[str, tuple[str, ...]] = {
     "model": ("model", "lora_rank", "lora_alpha"),
     "data": ("data", "val_data", "max_prompt_length"),
+    "experiment tracking": ("logger",),
     "reward": ("reward_func", "reward_func_name"),
     "GRPO": ("rollout_n", "norm_adv_by_std", "use_kl_loss", "kl_coef", "kl_loss_type", "loss_agg_mode", "drgrpo"),
     "training": ("epochs", "lr", "batch_size", "max_response_length", "save_freq", "test_freq",
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", help="training data: a local .json/.jsonl/.parquet file, pvc://CLAIM/PATH, "
                                        "configmap://NAME/KEY or https://URL (local CPU default: embedded toy data)")
     parser.add_argument("--val_data", help="validation data, same forms as --data")
+    parser.add_argument("--logger", help="experiment trackers besides console and file, comma-separated: "
+                                         f"{', '.join(TRACKERS)} (as trainer.logger=[console,wandb]; "
+                                         "credentials: spec.tracking.secretRef)")
     parser.add_argument("--reward_func", help="Python file with compute_score(data_source, solution_str, "
                                               "ground_truth, extra_info=None) (default: builtin per data_source)")
     parser.add_argument("--reward_func_name", default=None, help="function name in --reward_func "
@@ -210,6 +214,17 @@ def parse_data_arg(value: str, flag: str) -> tuple[dict[str, Any], str | None]:
                 raise UsageError(f"{flag} {value!r}: expected {scheme}{shape}")
             return {kind: dict(zip(keys, parts, strict=True))}, None
     return {"path": value}, value
+
+
+def parse_loggers(value: str, where: str) -> list[str]:
+    """`[console,wandb]`, `wandb,tensorboard` or `'[console, "file"]'` -> the trackers besides console and file."""
+    names = [n.strip().strip("'\"") for n in value.strip().strip("[]").split(",")]
+    names = [n for n in names if n and n not in ALWAYS_LOGGERS]
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown:
+        raise UsageError(f"{where}: unknown logger {unknown[0]!r}; allowed: {', '.join((*ALWAYS_LOGGERS, *TRACKERS))} "
+                         "(console and file are always on)")
+    return list(dict.fromkeys(names))
 
 
 def _default_name(model: str) -> str:
@@ -295,12 +310,16 @@ def build_request(argv: list[str], *, local_engine: str | None = None,
     for item in overrides:
         key, value = item.lstrip("+").split("=", 1)
         field = _VERL_KEY_TO_FIELD.get(key)
-        if field and not field.startswith(("data.train", "data.val", "reward")):
+        if field == "tracking.loggers":
+            _set(spec, field, parse_loggers(value, item))
+        elif field and not field.startswith(("data.train", "data.val", "reward")):
             _set(spec, field, value)  # the models coerce "4" -> 4, "true" -> True
         else:
             passthrough.append(item)
     if passthrough:
         spec["overrides"] = passthrough
+    if args.logger is not None:  # the flag wins over a trainer.logger override
+        _set(spec, "tracking.loggers", parse_loggers(args.logger, "--logger"))
 
     engine = args.engine
     if args.local and engine is None:

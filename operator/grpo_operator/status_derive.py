@@ -97,6 +97,31 @@ def pod_exit_code(pod: dict[str, Any]) -> int | None:
     return None
 
 
+def termination_message(pods: list[dict[str, Any]]) -> str:
+    """Why the trainer ended, from the newest pod whose container failed with a termination message.
+
+    The trainer writes ``key=value`` lines to /dev/termination-log (trainer_entry.supervise.format_summary); its
+    ``reason=`` line (a data error's file, row and field, the reward preflight error, verl's exception summary)
+    is the answer. Without one (the container died before writing it; FallbackToLogsOnError then gives the log's
+    tail) the last lines of the message are."""
+    for pod in sorted(pods, key=_pod_sort_key, reverse=True):
+        for cs in _trainer_statuses(pod):
+            term = (cs.get("state") or {}).get("terminated") or (cs.get("lastState") or {}).get("terminated")
+            text = (term or {}).get("message") or ""
+            if term and term.get("exitCode") not in (None, 0) and text.strip():
+                lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+                reason = next((i for i, ln in enumerate(lines) if ln.startswith("reason=")), None)
+                if reason is not None:
+                    return " ".join([lines[reason][len("reason="):].strip(), *lines[reason + 1:]])[:2000]
+                return " | ".join(lines[-5:])[-2000:]
+    return ""
+
+
+def _with_termination(pods: list[dict[str, Any]], message: str) -> str:
+    said = termination_message(pods)
+    return f"{message}; trainer: {said}" if said else message
+
+
 def pod_evicted(pod: dict[str, Any]) -> bool:
     status = pod.get("status") or {}
     return status.get("reason") == "Evicted" or _true(_conditions_of(pod).get("DisruptionTarget"))
@@ -177,7 +202,7 @@ def _job_verdict(obs: Observed) -> Verdict:
                 reason, message = "Evicted", f"{message}; the last pod was evicted"
             elif coded := _failure_from_exit_code(obs.pods, message):
                 message = coded[1]
-        return Verdict("Failed", reason, message)
+        return Verdict("Failed", reason, _with_termination(obs.pods, message))
     if (job.get("spec") or {}).get("suspend"):
         if obs.queue_name:
             return Verdict("Queued", "WaitingForKueue",
@@ -217,8 +242,8 @@ def _rayjob_verdict(obs: Observed) -> Verdict:
         reason = status.get("reason") or "RayJobFailed"
         if reason == "DeadlineExceeded":
             return Verdict("Failed", "DeadlineExceeded", message or f"RayJob {name} exceeded its deadline")
-        coded = _failure_from_exit_code(obs.pods, message)
-        return Verdict("Failed", *(coded or (reason, message or f"RayJob {name} failed")))
+        reason, message = _failure_from_exit_code(obs.pods, message) or (reason, message or f"RayJob {name} failed")
+        return Verdict("Failed", reason, _with_termination(obs.pods, message))
     if (rj.get("spec") or {}).get("suspend") or deployment in ("Suspended", "Suspending"):
         reason = "WaitingForKueue" if obs.queue_name else "RayJobSuspended"
         return Verdict("Queued", reason, f"RayJob {name} is suspended"
@@ -310,6 +335,7 @@ def derive_status(obs: Observed, previous: dict[str, Any] | None, now: str,
     status: dict[str, Any] = {
         "phase": v.phase,
         "message": v.message[:4000],
+        "reason": v.reason,
         "conditions": build_conditions(v, obs, previous.get("conditions"), now),
         "observedGeneration": obs.generation,
         "startTime": previous.get("startTime"),

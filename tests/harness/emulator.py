@@ -23,6 +23,12 @@ kopf or the operator depend on:
 - `/api/v1/namespaces` (kmock's path parser cannot handle it): list/get the namespaces in use; create and delete
   are accepted (every namespace exists implicitly; deleting one does not delete its objects).
 
+- `pods/{name}/log` (a stand-in for the kubelet's log stream): `set_pod_log(ns, pod, text, container=...)`
+  sets or extends (`append=True`) what a container has logged, `end_pod_log` ends it (the container
+  stopped). A GET answers 404 for a missing pod, 400 "container ... is waiting to start" before any log is
+  set (as for a ContainerCreating pod), the text so far, and with `follow=true` keeps the response open and
+  streams what is appended until the log ends or the pod is deleted.
+
 Not emulated: admission, schema/CEL validation, RBAC, server-side apply, asynchronous GC timing, controllers
 (no pods appear for a Job: tests patch the Job/pod status to simulate the lifecycle).
 """
@@ -188,6 +194,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
     # (monotonic time, plural, namespace, name) of every object created for an owner that was already gone.
     orphans_collected: list[tuple[float, str, str | None, str]] = attrs.field(factory=list, init=False)
     _live_uids: set[str] = attrs.field(factory=set, init=False)
+    # (namespace, pod, container or None) -> [text so far, ended]; see set_pod_log
+    _pod_logs: dict[tuple[str, str, str | None], list[Any]] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -214,6 +222,16 @@ class KubeEmulator(kmock.KubernetesEmulator):
         for bus in list(self._buses.values()):
             await bus.put(_DROP)
 
+    def set_pod_log(self, namespace: str, pod: str, text: str, *, container: str | None = None,
+                    append: bool = False) -> None:
+        """What the pod's container has logged (a stand-in for the kubelet); `append` extends a followed log."""
+        entry = self._pod_logs.setdefault((namespace, pod, container), ["", False])
+        entry[0] = entry[0] + text if append else text
+
+    def end_pod_log(self, namespace: str, pod: str, *, container: str | None = None) -> None:
+        """The container stopped: a followed log stream ends once it has sent everything."""
+        self._pod_logs.setdefault((namespace, pod, container), ["", False])[1] = True
+
     def live_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
         gv = RESOURCES[plural][0]
         res = kmock.resource(gv + "/" + plural)
@@ -226,7 +244,39 @@ class KubeEmulator(kmock.KubernetesEmulator):
         path = raw_request.path.rstrip("/")
         if path == "/api/v1/namespaces" or re.fullmatch(r"/api/v1/namespaces/[^/]+", path):
             return await self._serve_namespaces(raw_request, path)
+        if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/log", path):
+            return await self._serve_pod_log(raw_request, m.group(1), m.group(2))
         return await super().__call__(raw_request)
+
+    def _pod_exists(self, namespace: str, pod: str) -> bool:
+        return any((obj.get("metadata") or {}).get("name") == pod for obj in self.live_objects("pods", namespace))
+
+    async def _serve_pod_log(self, raw_request: aiohttp.web.BaseRequest, namespace: str,
+                             pod: str) -> aiohttp.web.StreamResponse:
+        def status(code: int, reason: str, message: str) -> aiohttp.web.Response:
+            return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                              "code": code, "reason": reason, "message": message}, status=code)
+
+        container = raw_request.query.get("container")
+        if not self._pod_exists(namespace, pod):
+            return status(404, "NotFound", f'pods "{pod}" not found')
+        entry = self._pod_logs.get((namespace, pod, container)) or self._pod_logs.get((namespace, pod, None))
+        if entry is None:
+            return status(400, "BadRequest", f'container "{container or "?"}" in pod "{pod}" is waiting to start: '
+                                             "ContainerCreating")
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(raw_request)
+        sent = 0
+        while True:
+            text, ended = entry[0], entry[1]
+            if len(text) > sent:
+                await response.write(text[sent:].encode())
+                sent = len(text)
+            if raw_request.query.get("follow") != "true" or ended or not self._pod_exists(namespace, pod):
+                break
+            await asyncio.sleep(0.05)
+        await response.write_eof()
+        return response
 
     async def _serve_namespaces(self, raw_request: aiohttp.web.BaseRequest, path: str) -> aiohttp.web.StreamResponse:
         if raw_request.method == "POST" and path == "/api/v1/namespaces":  # accepted; any namespace works anyway

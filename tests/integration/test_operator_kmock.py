@@ -167,6 +167,27 @@ def test_failure_reasons(cluster, operator, condition, exit_code, reason):
     assert warnings[-1]["reason"] == reason
 
 
+def test_data_error_says_file_row_and_field(cluster, operator):
+    """The trainer's termination message (its pod's state.terminated.message) is the Failed condition's why."""
+    name = "baddata"
+    cluster.create(grpojob(name))
+    job = until(lambda: cluster.job(name), "the trainer Job", operator)
+    message = ("exit_code=3\nfinal_step=none\nlast_reward_mean=none\ncheckpoint=none\n"
+               "reason=data: /data/train.json: row 3: field 'prompt': must be a string\n")
+    cluster.create_pod(name, f"{name}-pod", {"phase": "Failed", "containerStatuses": [container_status({
+        "terminated": {"exitCode": 3, "reason": "Error", "message": message}})]}, job["metadata"]["uid"])
+    cluster.patch_job_status(name, {"active": 0, "failed": 1, "conditions": [{
+        "type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+        "message": "Container trainer for pod x failed with exit code 3 matching FailJob rule at index 1"}]})
+    until(lambda: cluster.phase(name) == "Failed", "phase Failed", operator)
+    failed = cluster.condition(name, "Failed")
+    why = "/data/train.json: row 3: field 'prompt': must be a string"
+    assert failed["reason"] == "DataError" and why in failed["message"]
+    assert cluster.status(name)["reason"] == "DataError"
+    warnings = until(lambda: [e for e in cluster.events(name) if e["type"] == "Warning"], "a Warning Event", operator)
+    assert warnings[-1]["reason"] == "DataError" and why in warnings[-1]["message"]
+
+
 def test_evicted_pod_is_reported_and_replaced(cluster, operator):
     name = "evict"
     cluster.create(grpojob(name))

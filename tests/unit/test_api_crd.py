@@ -46,9 +46,14 @@ def test_crd_metadata_printer_columns_and_status():
     version = build_crd()["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     cols = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
-    assert cols == {"Phase": ".status.phase", "Model": ".spec.model.path", "RolloutN": ".spec.grpo.rolloutN",
-                    "Step": ".status.progress.globalStep", "Reward": ".status.progress.rewardMean",
+    assert cols == {"Phase": ".status.phase", "Reason": ".status.reason", "Model": ".spec.model.path",
+                    "RolloutN": ".spec.grpo.rolloutN", "Step": ".status.progress.globalStep",
+                    "Total": ".status.progress.totalSteps", "Reward": ".status.progress.rewardMean",
+                    "Nodes": ".spec.resources.nodes", "GPUs/Node": ".spec.resources.gpusPerNode",
+                    "KL": ".status.progress.klLoss", "Queue": r".metadata.labels.kueue\.x-k8s\.io/queue-name",
                     "Age": ".metadata.creationTimestamp"}
+    wide = {c["name"] for c in version["additionalPrinterColumns"] if c.get("priority") == 1}
+    assert wide == {"Nodes", "GPUs/Node", "KL", "Queue"}  # `kubectl get grpo -o wide` only
     crd = build_crd()
     assert crd["spec"]["names"]["shortNames"] == ["grpo"]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
@@ -62,3 +67,31 @@ def test_crd_metadata_printer_columns_and_status():
     rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
     assert any("tensorParallelSize" in r for r in rules)
     assert any("claimName" in r for r in rules)
+
+
+def _resolve(obj, path):
+    """A printer column's JSONPath (dotted, with `\\.` escaping a dot inside a key) against an object."""
+    keys = [k.replace("\0", ".") for k in path.replace("\\.", "\0").lstrip(".").split(".")]
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def test_printer_columns_resolve_on_a_job_with_status():
+    from grpo_api.job import GRPOJob
+    from grpo_api.status import GRPOJobStatus
+
+    job = {"apiVersion": "grpo.dev/v1alpha1", "kind": "GRPOJob",
+           "metadata": {"name": "a", "creationTimestamp": "2024-01-01T00:00:00Z",
+                        "labels": {"kueue.x-k8s.io/queue-name": "team-a"}},
+           "spec": {"model": {"path": "m"}, "data": {"train": {"path": "/d/t.json"}},
+                    "resources": {"nodes": 2, "gpusPerNode": 8}, "checkpoint": {"claimName": "c"}},
+           "status": {"phase": "Failed", "reason": "DataError",
+                      "progress": {"globalStep": 3, "totalSteps": 90, "rewardMean": 0.5, "klLoss": 0.01}}}
+    GRPOJobStatus.model_validate(job["status"])  # status.reason is part of the schema
+    job["spec"] = GRPOJob.model_validate(job).model_dump(by_alias=True, exclude_none=True)["spec"]
+    version = build_crd()["spec"]["versions"][0]
+    got = {c["name"]: _resolve(job, c["jsonPath"]) for c in version["additionalPrinterColumns"]}
+    assert got == {"Phase": "Failed", "Reason": "DataError", "Model": "m", "RolloutN": 5, "Step": 3, "Total": 90,
+                   "Reward": 0.5, "Nodes": 2, "GPUs/Node": 8, "KL": 0.01, "Queue": "team-a",
+                   "Age": "2024-01-01T00:00:00Z"}

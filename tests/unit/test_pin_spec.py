@@ -240,8 +240,8 @@ def test_overrides_may_not_set_managed_keys():
         "from spec.data.train; set that field instead",
         "spec.overrides: spec.overrides[1] ('+trainer.total_epochs=3'): trainer.total_epochs cannot be overridden: "
         "it is set from spec.training.epochs; set that field instead",
-        "spec.overrides: spec.overrides[2] ('~trainer.logger'): trainer.logger cannot be overridden: the trainer "
-        "needs its file logger for metrics"]
+        "spec.overrides: spec.overrides[2] ('~trainer.logger'): trainer.logger cannot be overridden: it is set "
+        "from spec.tracking.loggers; set that field instead"]
     assert ok(overrides=["trainer.val_before_train=false", "+actor_rollout_ref.actor.ppo_epochs=2"])
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from grpo_api.spec import TRL_REPORT_TO
 from trainer_entry.errors import ConfigError
 
 LOSS_TYPES = {
@@ -69,6 +70,8 @@ def unsupported_settings(spec: Any) -> list[str]:
                      ("actorOptimizerOffload", spec.memory.actor_optimizer_offload)):
         if on:
             out.append(f"memory.{name}=true: FSDP CPU offload is verl only")
+    if others := [n for n in spec.tracking.loggers if n not in TRL_REPORT_TO]:
+        out.append(f"tracking.loggers={others}: verl-only trackers (TRL reports to {', '.join(TRL_REPORT_TO)})")
     if spec.overrides:
         out.append(f"overrides={list(spec.overrides)}: raw verl Hydra overrides mean nothing to TRL")
     if spec.model.lora_rank:
@@ -116,7 +119,8 @@ def grpo_config_kwargs(spec: Any, checkpoint_dir: str, *, has_val: bool, use_cpu
         "save_steps": max(t.save_freq, 1),
         "save_only_model": False,  # optimizer + RNG state too, so a restart resumes exactly
         "logging_steps": 1,
-        "report_to": "none",
+        "report_to": [TRL_REPORT_TO[n] for n in spec.tracking.loggers if n in TRL_REPORT_TO] or "none",
+        "run_name": spec.tracking.experiment,
         "disable_tqdm": True,
         "use_cpu": use_cpu,
         "seed": seed,

@@ -142,6 +142,8 @@ def run(job, train_parquet, val_parquet, reward_path, checkpoint_dir, metrics_pa
 
         kwargs = grpo_config_kwargs(spec, str(ckpt_dir), has_val=val_parquet is not None,
                                     use_cpu=not torch.cuda.is_available())
+        # transformers' TensorBoardCallback writes to TENSORBOARD_LOGGING_DIR; verl reads TENSORBOARD_DIR
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", os.environ.get("TENSORBOARD_DIR") or str(out / "tensorboard"))
         resume = resume_checkpoint(ckpt_dir, spec.checkpoint.resume_mode, spec.checkpoint.resume_from)
         fn, label = load_reward_function(reward_path, spec.reward.function_name)
         train_rows = read_verl_parquet(train_parquet)

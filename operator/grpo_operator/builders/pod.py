@@ -15,6 +15,7 @@ from grpo_api.pod_paths import (
     configmap_mount_path,
     pvc_mount_path,
     reward_config_map_name,
+    tracker_env,
 )
 from grpo_api.spec import DataSource, PodSpec
 
@@ -193,6 +194,7 @@ def trainer_env(job: GRPOJob, *, namespace: str) -> list[dict[str, Any]]:
         {"name": "GRPO_NAMESPACE", "value": namespace},
         {"name": "HF_HOME", "value": HF_HOME},
         *({"name": k, "value": v} for k, v in WRITABLE_ENV.items()),
+        *({"name": k, "value": v} for k, v in tracker_env(job.spec.tracking.loggers).items()),
     ]
     return [e for e in builtin if e["name"] not in user_names] + user
 
@@ -225,8 +227,11 @@ def trainer_container(job: GRPOJob, *, image: str, namespace: str, name: str = "
     if command is not None:
         container["command"] = command
     container["env"] = trainer_env(job, namespace=namespace)
-    if job.spec.pod.env_from:
-        container["envFrom"] = [e.to_wire() for e in job.spec.pod.env_from]
+    env_from = [e.to_wire() for e in job.spec.pod.env_from or []]
+    if job.spec.tracking.secret_ref is not None:  # the trackers' credentials: the kubelet reads the Secret
+        env_from.append({"secretRef": job.spec.tracking.secret_ref.to_wire()})
+    if env_from:
+        container["envFrom"] = env_from
     ports = list(extra_ports or [])
     if metrics_port:
         ports.append({"name": METRICS_PORT_NAME, "containerPort": c.TRAINER_METRICS_PORT, "protocol": "TCP"})
