@@ -140,9 +140,10 @@ class Reconciler:
                                      network_policy=self.network_policy, pod_defaults=self.pod_defaults)
             owned = [w for w in workloads if children.owned_by(w, uid)]
             plan = children.plan(desired, owned, spec=wire_spec, finished=_finished(self.statuses.previous(key, body)))
+            # Right before the workload (the GPU pods) is created, the GRPOJob is read again: one deleted meanwhile
+            # gets no Job. Its ConfigMaps/NetworkPolicy, written without that check (one GET less per GRPOJob),
+            # start no pods and are garbage-collected at once through their ownerReference.
             alive = lambda: self.still_exists(namespace, name, uid)  # noqa: E731
-            if not await alive():  # before the ConfigMaps, and again right before the workload (below)
-                return None
             self.rejections.pop(key, None)
             try:
                 obs.workload = await children.apply(self.kube, plan, uid=uid,

@@ -165,10 +165,8 @@ def test_churn_creates_no_children_for_deleted_grpojobs(cluster, operator, api):
     print(f"children created for deleted GRPOJobs: {len(orphans)} ({sorted({o[1] for o in orphans})})")
     jobs = sorted(o[3] for o in orphans if o[1] in ("jobs", "rayjobs"))
     assert not jobs, f"{len(jobs)} Jobs created for GRPOJobs already deleted: {jobs}"
-    # The check is one request ahead of each write: a deletion landing in between can still leave a ConfigMap or
-    # the NetworkPolicy (no pods; collected at once), more of them on a loaded machine; before the check every
-    # churned GRPOJob got its children (80-120 here), so fewer than one per GRPOJob still shows the check works.
-    assert len(orphans) < len(names), f"{len(orphans)} children created after deletion"
+    # ConfigMaps and the NetworkPolicy are written without the check (they start no pods and are collected at
+    # once through their ownerReference, as here), so only the workload is guarded.
     for name in names:
         assert cluster.get(name) is None
         assert cluster.children(name) == {"ConfigMap": [], "Job": []}, name
