@@ -100,6 +100,8 @@ def test_validate_annotations_keys_lower_cased_and_total_size():
     # the total is over every annotation, keys included, counted in UTF-8 bytes
     split = {"a": "v" * 200000, "b": "é" * 40000}  # 1 + 200000 + 1 + 80000 bytes
     assert k.validate_annotations(split) == ["may not be more than 262144 bytes in total (got 280002)"]
+    # key and value bytes add up (2 + 262143 = 262145: one byte over)
+    assert k.validate_annotations({"ab": "v" * 262143}) == ["may not be more than 262144 bytes in total (got 262145)"]
 
 
 @pytest.mark.parametrize(("value", "errors"), [
