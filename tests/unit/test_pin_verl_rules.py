@@ -203,3 +203,27 @@ def test_job_warning_text_and_trl_has_none():
     assert [str(x) for x in w] == ["spec.memory.refParamOffload: has no effect: grpo.useKLLoss is false, so verl "
                                    "builds no reference model"]
     assert job_warnings(spec(engine="trl", resources={"gpusPerNode": 0}, grpo={"useKLLoss": False, "klLossCoef": 0.1})) == []
+
+
+# --- found by the mutation run on grpo_api/verl_rules.py -------------------------------------------------------
+
+
+def test_only_a_positive_lora_rank_drops_the_reference_worker():
+    assert shape_from_config(cfg(actor_rollout_ref__model__lora_rank=-1)).ref_logprob_micro == 4
+
+
+def test_dynamic_bsz_mismatch_either_way():
+    one_way = cfg(actor_rollout_ref__rollout__log_prob_use_dynamic_bsz=True)
+    assert [f for f, _ in config_errors(one_way)] == ["overrides"]
+
+
+def test_resume_from_is_only_checked_in_resume_path_mode():
+    s = spec(checkpoint={"resumeMode": "auto", "resumeFrom": "/outputs/elsewhere"})
+    assert spec_errors(s) == []
+
+
+def test_verl_without_gpus_gets_only_the_gpu_refusal():
+    with pytest.raises(GRPOJobInvalid) as err:
+        spec(resources={"gpusPerNode": 0}, training={"batchSize": 8, "microBatchSizePerGPU": 3}, grpo={"rolloutN": 2})
+    assert "engine verl needs resources.gpusPerNode >= 1" in str(err.value)
+    assert "prepare_micro_batches" not in str(err.value)
