@@ -55,8 +55,8 @@ def test_job_spec_fields():
 
 
 def test_pod_failure_policy_fails_at_once_on_fatal_exit_codes():
-    assert FATAL_EXIT_CODES == sorted({c.EXIT_CONFIG_ERROR, c.EXIT_DATA_ERROR, c.EXIT_REWARD_ERROR,
-                                       c.EXIT_RAY_RESOURCES})
+    assert sorted({c.EXIT_CONFIG_ERROR, c.EXIT_DATA_ERROR, c.EXIT_REWARD_ERROR,
+                                       c.EXIT_RAY_RESOURCES}) == FATAL_EXIT_CODES
     assert pod_failure_policy() == {"rules": [
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
         {"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
