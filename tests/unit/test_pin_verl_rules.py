@@ -227,3 +227,16 @@ def test_verl_without_gpus_gets_only_the_gpu_refusal():
         spec(resources={"gpusPerNode": 0}, training={"batchSize": 8, "microBatchSizePerGPU": 3}, grpo={"rolloutN": 2})
     assert "engine verl needs resources.gpusPerNode >= 1" in str(err.value)
     assert "prepare_micro_batches" not in str(err.value)
+
+
+def test_mini_batch_divisible_by_dp_is_accepted_and_not_divisible_refused():
+    ok = shape(gpus_per_node=2, batch_prompts=6, mini_prompts=6, rollout_n=1)  # 6 % 2 == 0 (6 & 2 != 0)
+    assert batch_errors(ok) == []
+    bad = shape(gpus_per_node=2, batch_prompts=6, mini_prompts=5, rollout_n=1)  # 5 % 2 == 1 (5 & 2 == 0)
+    assert [f for f, _ in batch_errors(bad)] == ["training.ppoMiniBatchSize"]
+
+
+def test_lora_rank_one_is_lora():
+    assert shape_from_config(cfg(actor_rollout_ref__model__lora_rank=1)).ref_logprob_micro is None
+    assert {w.field for w in job_warnings(spec(memory={"refParamOffload": True}, model={"loraRank": 1}))} == {
+        "memory.refParamOffload"}
