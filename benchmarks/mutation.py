@@ -51,13 +51,25 @@ PRESETS: dict[str, tuple[str, str]] = {
         "operator/grpo_operator/status_derive.py",
         "tests/unit/test_operator_logic.py tests/unit/test_pin_status.py",
     ),
-    "job": ("operator/grpo_operator/builders/job.py", "tests/unit/test_builders.py tests/unit/test_operator_logic.py"),
-    "pod": ("operator/grpo_operator/builders/pod.py", "tests/unit/test_builders.py tests/unit/test_operator_logic.py"),
+    "job": (
+        "operator/grpo_operator/builders/job.py",
+        "tests/unit/test_builders.py tests/unit/test_operator_logic.py tests/unit/test_pin_builders.py",
+    ),
+    "pod": (
+        "operator/grpo_operator/builders/pod.py",
+        "tests/unit/test_builders.py tests/unit/test_trainer_pod_defaults.py tests/unit/test_trainer_pod_security.py "
+        "tests/unit/test_pin_builders.py",
+    ),
     "rules": ("api/grpo_api/rules.py", "tests/unit/test_api_invalid.py tests/unit/test_api_crd.py"),
     "spec": (
         "api/grpo_api/spec.py",
         "tests/unit/test_api_invalid.py tests/unit/test_api_examples.py tests/unit/test_pin_spec.py",
     ),
+    "verl_rules": (
+        "api/grpo_api/verl_rules.py",
+        "tests/unit/test_verl_rules.py tests/unit/test_pin_verl_rules.py -k 'not accept_exactly'",
+    ),
+    "k8s_rules": ("api/grpo_api/k8s_rules.py", "tests/unit/test_api_invalid.py tests/unit/test_pin_k8s_rules.py"),
     "text_match": (
         "trainer_entry/rewards/text_match.py",
         "tests/unit/test_reward_text.py tests/unit/test_pin_text_match.py",
@@ -66,10 +78,14 @@ PRESETS: dict[str, tuple[str, str]] = {
         "trainer_entry/rewards/numeric.py",
         "tests/unit/test_reward_numeric.py tests/unit/test_pin_numeric.py",
     ),
+    # build_overrides lives in the contract; the trainer's module adds the Ray CPU check and planned steps.
+    # Left out for speed: verl's own config composition (tests/integration/test_trainer_verl_args.py, ~15 s) and
+    # the model-vs-CRD hypothesis property (~12 s), which build_overrides does not reach.
     "verl_overrides": (
-        "trainer_entry/verl_engine/overrides.py",
-        "tests/integration/test_trainer_verl_args.py tests/unit/test_pin_verl_overrides.py",
+        "api/grpo_api/verl_overrides.py",
+        "tests/unit/test_pin_verl_overrides.py tests/unit/test_verl_rules.py -k 'not accept_exactly'",
     ),
+    "verl_trainer": ("trainer_entry/verl_engine/overrides.py", "tests/unit/test_pin_verl_overrides.py"),
 }
 
 # Imported once in the parent before forking (never the module under test): the import time a mutant saves.

@@ -170,3 +170,84 @@ def test_container_cpus_from_the_cgroup(cgroup, files, cpus):
 
 def test_container_cpus_here_is_positive():
     assert container_cpus() > 0
+
+
+# --- found by the mutation run on grpo_api/verl_overrides.py ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "token"), [
+    ("a\\", "'a\\\\'"),  # a trailing backslash is doubled, or it would escape the closing quote
+    ("a\\'b", "'a\\\\\\'b'"),  # before a quote: doubled, then the quote escaped
+    ("a\\${x}", "'a\\\\\\${x}'"),  # before ${: doubled, then the interpolation escaped
+    ("${x}", "'\\${x}'"),
+])
+def test_backslashes_before_hydra_specials_are_doubled(text, token):
+    assert hydra_value(text) == token
+
+
+def test_agent_workers_divide_the_steps_samples():
+    # batchSize 4 × rolloutN 3 = 12 samples: 6 workers (the largest divisor <= 8)
+    got = as_dict(build_overrides(spec(training={"batchSize": 4, "ppoMiniBatchSize": 4, "microBatchSizePerGPU": 2},
+                                       grpo={"rolloutN": 3}), PATHS))
+    assert got["actor_rollout_ref.rollout.agent.num_workers"] == "6"
+
+
+@pytest.mark.parametrize(("mode", "scaled"), [
+    ("seq-mean-token-sum-norm", True), ("seq-mean-token-mean", False), ("token-mean", False)])
+def test_only_drgrpo_gets_a_constant_loss_scale(mode, scaled):
+    got = as_dict(build_overrides(spec(grpo={"lossAggMode": mode, "useKLLoss": False},
+                                       training={"maxResponseLength": 512}), PATHS))
+    assert got.get("actor_rollout_ref.actor.loss_scale_factor") == ("512" if scaled else None)
+
+
+def test_verl_not_installed_is_a_clear_error(monkeypatch):
+    import importlib.util
+    import types
+
+    from grpo_api import verl_overrides as vo
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(vo.VerlNotInstalled, match="verl is not installed here"):
+        vo.verl_config_dir()
+    assert vo.verl_available() is False
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: types.SimpleNamespace(origin=None))
+    with pytest.raises(vo.VerlNotInstalled):
+        vo.verl_config_dir()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: types.SimpleNamespace(origin="/sp/verl/__init__.py"))
+    assert vo.verl_config_dir() == "/sp/verl/trainer/config"
+
+
+def _verl_and_hydra_here() -> bool:  # independent of verl_available(), which the tests below check
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("verl", "hydra"))
+
+
+verl_only = pytest.mark.skipif(not _verl_and_hydra_here(), reason="verl/hydra-core not installed: cannot compose")
+
+
+@verl_only
+def test_compose_refuses_what_verl_would_and_accepts_the_rest():
+    from grpo_api import verl_overrides as vo
+
+    overrides = build_overrides(spec(), vo.pod_paths("/outputs", "/r.py"))
+    assert vo.verl_available() is True
+    cfg = vo.compose(overrides)
+    assert cfg.data.train_batch_size == 256
+    with pytest.raises(vo.VerlComposeError) as err:
+        vo.compose([*overrides, "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=3"])
+    assert str(err.value).startswith("verl would reject the composed config: spec.training.microBatchSizePerGPU: ")
+
+
+@verl_only
+def test_compose_works_when_hydra_was_left_initialised():
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from grpo_api import verl_overrides as vo
+
+    initialize_config_dir(config_dir=vo.verl_config_dir(), version_base=None).__enter__()
+    assert GlobalHydra.instance().is_initialized()
+    cfg = vo.compose_config(build_overrides(spec(), vo.pod_paths("/outputs", "/r.py")))
+    assert cfg.trainer.project_name == "grpo-operator"
+    assert not GlobalHydra.instance().is_initialized()
