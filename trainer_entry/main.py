@@ -193,7 +193,8 @@ def verl_overrides(job: GRPOJob, paths: RunPaths, reward: Path) -> list[str]:
     return build_overrides(job.spec, verl_paths, experiment_name=job.metadata.name or "grpojob")
 
 
-def run_verl(job: GRPOJob, paths: RunPaths, reward: Path, args: argparse.Namespace) -> int:
+def run_verl(job: GRPOJob, paths: RunPaths, reward: Path, args: argparse.Namespace) -> tuple[int, str | None]:
+    """verl's exit code, and the last exception line it printed (None when it printed none)."""
     spec = job.spec
     overrides = verl_overrides(job, paths, reward)
     compose_verl_config(overrides)  # Hydra's own error in a second, before Ray and the model load
@@ -206,10 +207,11 @@ def run_verl(job: GRPOJob, paths: RunPaths, reward: Path, args: argparse.Namespa
     env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(paths.metrics_path), "HYDRA_FULL_ERROR": "1"}
     cmd = main_ppo_command(overrides, sys.executable, args.verl_entry)
     print("launching: " + shlex.join(cmd), flush=True)
-    code = Supervisor(cmd, env=env).run()
+    verl = Supervisor(cmd, env=env, stderr_tail=200)
+    code = verl.run()
     if code == 0 and spec.checkpoint.export_hf:
         code = export_hf(paths, env)
-    return code
+    return code, verl.error_summary() if code != 0 else None
 
 
 def export_hf(paths: RunPaths, env: dict[str, str]) -> int:
@@ -306,12 +308,15 @@ def main(argv: list[str] | None = None) -> int:
                 compose_verl_config(overrides)
                 print(json.dumps(main_ppo_command(overrides, sys.executable, args.verl_entry)))
             return 0
+        summary = None
         if spec.engine == "verl":
-            code = run_verl(job, paths, reward or builtin_reward_file(), args)
+            code, summary = run_verl(job, paths, reward or builtin_reward_file(), args)
         else:
             code = run_trl(job, paths, reward)
         if code != 0:
-            reason = f"{spec.engine} exited with {code}"
+            # e.g. "verl exited with 1: torch.OutOfMemoryError: CUDA out of memory ..." into the termination log,
+            # which the operator shows in the Failed condition and Event
+            reason = f"{spec.engine} exited with {code}" + (f": {summary}" if summary else "")
     except TrainerError as e:
         code, reason = e.exit_code, f"{e.kind}: {e}"
         print(f"ERROR: {reason}", file=sys.stderr, flush=True)

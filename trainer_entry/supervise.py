@@ -10,8 +10,10 @@ goes to the Kubernetes termination log so ``kubectl describe pod`` / the operato
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +24,9 @@ from pathlib import Path
 TERMINATION_LOG = Path("/dev/termination-log")
 TERMINATION_LOG_LIMIT = 4096  # the kubelet keeps at most 4096 bytes
 FORWARDED = (signal.SIGTERM, signal.SIGINT)
+# The line a Python traceback ends with ("ValueError: ...", "torch.OutOfMemoryError: ...", Ray's
+# "ray.exceptions.RayTaskError(...): ..."), or Hydra's "Error executing job with overrides ...".
+_ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*|Error executing job.*)")
 
 
 def exit_status(returncode: int) -> int:
@@ -37,12 +42,31 @@ def _signal_group(pgid: int, sig: int) -> None:
 class Supervisor:
     """Start ``cmd`` in its own process group and forward SIGTERM/SIGINT to that group until it exits."""
 
-    def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None):
+    def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None,
+                 stderr_tail: int = 0):
         self.cmd = list(cmd)
         self.env = env
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
         self.signals_received: list[int] = []
+        # stderr_tail > 0: the child's stderr goes through this process (still to our stderr, line by line) and
+        # its last lines are kept for error_summary().
+        self.tail: collections.deque[str] = collections.deque(maxlen=max(stderr_tail, 1))
+        self._capture = stderr_tail > 0
+
+    def _pump_stderr(self, stream) -> None:
+        for raw in iter(stream.readline, b""):
+            sys.stderr.buffer.write(raw)
+            sys.stderr.buffer.flush()
+            self.tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        stream.close()
+
+    def error_summary(self, limit: int = 500) -> str | None:
+        """The child's last exception line on stderr (what `kubectl describe` should show), or None."""
+        for line in reversed(self.tail):
+            if _ERROR_LINE.match(line.strip()):
+                return line.strip()[:limit]
+        return None
 
     def _on_signal(self, signum, frame) -> None:
         self.signals_received.append(signum)
@@ -58,7 +82,12 @@ class Supervisor:
             for sig in FORWARDED:
                 previous[sig] = signal.signal(sig, self._on_signal)
         try:
-            self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.cwd, start_new_session=True)
+            self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.cwd, start_new_session=True,
+                                         stderr=subprocess.PIPE if self._capture else None)
+            pump = None
+            if self._capture:
+                pump = threading.Thread(target=self._pump_stderr, args=(self.proc.stderr,), daemon=True)
+                pump.start()
             if self.signals_received:  # a signal arrived before the child existed: pass it on now
                 _signal_group(self.proc.pid, self.signals_received[0])
             if on_start is not None:
@@ -69,6 +98,8 @@ class Supervisor:
                     break
                 except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
                     continue
+            if pump is not None:
+                pump.join(timeout=5)  # the rest of the child's stderr (its group may still hold the pipe open)
         finally:
             if in_main:
                 for sig, handler in previous.items():

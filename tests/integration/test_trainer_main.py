@@ -60,6 +60,11 @@ save(3)
 release = Path(os.environ["FAKE_OUT"], "release")
 while not release.exists():
     time.sleep(0.05)
+if os.environ.get("FAKE_RAISE"):
+    print("Traceback (most recent call last):", file=sys.stderr)
+    print("  File ray_trainer.py, line 1, in fit", file=sys.stderr)
+    print(os.environ["FAKE_RAISE"], file=sys.stderr)
+    print("(raylet) worker exiting", file=sys.stderr)
 sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
 """
 
@@ -193,6 +198,18 @@ def test_engine_exit_code_passes_through(tmp_path):
     run.wait_metrics(lambda m: m.get("grpo_global_step") == 3)
     (tmp_path / "release").touch()
     assert run.wait()[0] == 7
+
+
+def test_verls_exception_reaches_the_termination_log(tmp_path):
+    """When verl itself fails, the reason says why (its last exception line), not only its exit code."""
+    error = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    run = Run(tmp_path, env={"FAKE_EXIT": "1", "FAKE_RAISE": error})
+    run.wait_metrics(lambda m: m.get("grpo_global_step") == 3)
+    (tmp_path / "release").touch()
+    code, out = run.wait()
+    assert code == 1
+    assert error in out  # verl's stderr still reaches the pod log
+    assert f"reason=verl exited with 1: {error}" in run.tlog.read_text()
 
 
 def test_bad_row_fails_fast_with_data_exit_code(tmp_path):
