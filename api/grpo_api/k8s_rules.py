@@ -35,24 +35,26 @@ QUANTITY_PATTERN = (r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
                     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
 
 
-def is_dns1123_subdomain(value: str) -> list[str]:
+def _limited(value: str, max_length: int, pattern: str, shape: str) -> list[str]:
+    """apimachinery's two checks for a name-like value: its length, then its shape (both reported)."""
     errs = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX_LENGTH:
-        errs.append(f"must be no more than {DNS1123_SUBDOMAIN_MAX_LENGTH} characters")
-    if not re.fullmatch(DNS1123_SUBDOMAIN_PATTERN, value):
-        errs.append("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-                    "'.', and must start and end with an alphanumeric character")
+    if len(value) > max_length:
+        errs.append(f"must be no more than {max_length} characters")
+    if not re.fullmatch(pattern, value):
+        errs.append(shape)
     return errs
+
+
+def is_dns1123_subdomain(value: str) -> list[str]:
+    return _limited(value, DNS1123_SUBDOMAIN_MAX_LENGTH, DNS1123_SUBDOMAIN_PATTERN,
+                    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+                    "'.', and must start and end with an alphanumeric character")
 
 
 def is_dns1035_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1035_LABEL_MAX_LENGTH:
-        errs.append(f"must be no more than {DNS1035_LABEL_MAX_LENGTH} characters")
-    if not re.fullmatch(DNS1035_LABEL_PATTERN, value):
-        errs.append("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    return _limited(value, DNS1035_LABEL_MAX_LENGTH, DNS1035_LABEL_PATTERN,
+                    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
                     "alphabetic character, and end with an alphanumeric character")
-    return errs
 
 
 def is_qualified_name(value: str) -> list[str]:
@@ -81,13 +83,9 @@ def is_qualified_name(value: str) -> list[str]:
 
 
 def is_label_value(value: str) -> list[str]:
-    errs = []
-    if len(value) > LABEL_VALUE_MAX_LENGTH:
-        errs.append(f"must be no more than {LABEL_VALUE_MAX_LENGTH} characters")
-    if not re.fullmatch(LABEL_VALUE_PATTERN, value):
-        errs.append("a valid label value must be an empty string or consist of alphanumeric characters, '-', '_' "
+    return _limited(value, LABEL_VALUE_MAX_LENGTH, LABEL_VALUE_PATTERN,
+                    "a valid label value must be an empty string or consist of alphanumeric characters, '-', '_' "
                     "or '.', and must start and end with an alphanumeric character")
-    return errs
 
 
 def validate_labels(labels: dict[str, str]) -> list[str]:
