@@ -96,6 +96,9 @@ def _warm_up() -> None:
         if not _warm.is_set():
             _mv_equal("(x-1)(x+1)", "x^2-1")
             _mv_equal("[0, \\frac{1}{2})", "\\{1, 2\\}")
+            # sympy imports its trigonometric and logarithm simplification lazily: seconds, the first time
+            _mv_equal("1", "\\sin^2 x + \\cos^2 x")
+            _mv_equal("3", "\\log_2 8")
             _sympy_equal("\\sqrt{8}", "2\\sqrt{2}")
             _mv_parse.cache_clear()
             _warm.set()
