@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -187,9 +187,7 @@ class Controller:
     def _schedule(self, namespace: str, name: str, delay: float) -> None:
         """Run a full reconcile again after `delay` seconds (one pending retry per GRPOJob; a newer one replaces it)."""
         key = (namespace, name)
-        if (old := self.retries.pop(key, None)) is not None:
-            old.cancel()
-        self.retries[key] = self.loop.call_later(delay, lambda: self._spawn(self._retry(namespace, name)))
+        self._set_timer(self.retries, key, delay, lambda: self._retry(namespace, name))
 
     async def _retry(self, namespace: str, name: str) -> None:
         key = (namespace, name)
@@ -245,11 +243,8 @@ class Controller:
         with it through their ownerReferences), for one node and N nodes alike. At start-up every GRPOJob's status
         is synced once, so finished ones get their timer again after an operator restart."""
         remaining = status_derive.ttl_remaining(spec, status, datetime.now(UTC))
-        if (old := self.expiries.pop(key, None)) is not None:
-            old.cancel()
-        if remaining is not None:
-            self.expiries[key] = self.loop.call_later(max(remaining, 0.0),
-                                                      lambda: self._spawn(self._expire(*key)))
+        self._set_timer(self.expiries, key, None if remaining is None else max(remaining, 0.0),
+                        lambda: self._expire(*key))
 
     async def _expire(self, namespace: str, name: str) -> None:
         key = (namespace, name)
@@ -270,8 +265,7 @@ class Controller:
         except Exception as e:  # retried like a failed reconcile
             log.warning("[%s/%s] TTL deletion failed, retrying in %.1fs: %r", namespace, name,
                         self.config.retry_backoff_s, e)
-            self.expiries[key] = self.loop.call_later(self.config.retry_backoff_s,
-                                                      lambda: self._spawn(self._expire(namespace, name)))
+            self._set_timer(self.expiries, key, self.config.retry_backoff_s, lambda: self._expire(namespace, name))
 
     def _track(self, namespace: str, name: str, status: dict[str, Any], obs: status_derive.Observed) -> None:
         self.phases.set(namespace, name, status["phase"])
@@ -292,6 +286,14 @@ class Controller:
     def _backoff(self, error: BaseException) -> float:
         """The delay before retrying after `error`: the handler backoff, or longer when the server said so."""
         return max(self.config.retry_backoff_s, retry_after_s(error) or 0.0)
+
+    def _set_timer(self, timers: dict[Key, asyncio.TimerHandle], key: Key, delay: float | None,
+                   coro: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """One pending timer per GRPOJob in `timers`: a newer one replaces it; delay None only cancels."""
+        if (old := timers.pop(key, None)) is not None:
+            old.cancel()
+        if delay is not None:
+            timers[key] = self.loop.call_later(delay, lambda: self._spawn(coro()))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         task = self.loop.create_task(coro)
