@@ -3,13 +3,15 @@ drives the real wandb client; its offline run file (what `wandb sync` uploads la
 read back here record by record."""
 
 import json
+import os
 import struct
+import subprocess
+import sys
 
 import pytest
 
 from trainer_entry.data import convert
 from trainer_entry.embedded.toy_data import write_toy_dataset
-from trainer_entry.trl_engine import train as trl_engine
 
 from .test_trl_engine import embedded_job
 
@@ -45,25 +47,37 @@ def history(run_file) -> dict[str, list]:
     return out
 
 
-def test_wandb_offline_run_holds_the_training_metrics(tmp_path, monkeypatch):
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-dir"))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    (tmp_path / "wandb-dir").mkdir()
+# The trainer runs in a process of its own, as in a pod: wandb keeps one run per process (wandb.run, its service
+# and atexit hook), so a run started inside the pytest process would share that state with every test before it.
+# The child does not call wandb.finish(): its exit does, through wandb's atexit hook, as the trainer's does.
+CHILD = """
+import json, sys
+from pathlib import Path
+from grpo_api.job import GRPOJob
+from trainer_entry.trl_engine import train as trl_engine
+job = GRPOJob.model_validate(json.loads(sys.argv[1]))
+tmp = Path(sys.argv[2])
+sys.exit(trl_engine.run(job, tmp / "train.parquet", None, None, tmp / "ckpt", tmp / "m.jsonl"))
+"""
+
+
+def test_wandb_offline_run_holds_the_training_metrics(tmp_path):
     train_json, _ = write_toy_dataset(tmp_path / "json", n_train=64, n_val=8)
     convert(train_json, tmp_path / "train.parquet", "train")
     job = embedded_job(**{"training.totalTrainingSteps": 4, "training.saveFreq": -1, "training.testFreq": -1})
     job = job.model_copy(update={"spec": job.spec.model_copy(update={
         "tracking": job.spec.tracking.model_copy(update={"loggers": ["wandb"], "project": "grpo-test"})})})
-    code = trl_engine.run(job, tmp_path / "train.parquet", None, None, tmp_path / "ckpt", tmp_path / "m.jsonl")
-    assert code == 0
-    import wandb
-
-    wandb.finish()  # what the trainer process's exit does (wandb's atexit hook) in a pod
-    runs = list((tmp_path / "wandb-dir").rglob("offline-run-*"))
-    assert runs, "no offline wandb run written"
+    (tmp_path / "wandb-dir").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(WANDB_MODE="offline", WANDB_DIR=str(tmp_path / "wandb-dir"), WANDB_SILENT="true")
+    proc = subprocess.run([sys.executable, "-c", CHILD, job.model_dump_json(by_alias=True, exclude_none=True),
+                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted((tmp_path / "wandb-dir").rglob("offline-run-*"))
+    assert len(runs) == 1, runs
     (run_file,) = runs[0].glob("run-*.wandb")
     logged = history(run_file)
-    assert len(logged["train/reward"]) == 4, sorted(logged)  # one per step
+    assert "train/reward" in logged, (sorted(logged), proc.stdout[-2000:], proc.stderr[-2000:])
+    assert len(logged["train/reward"]) == 4, logged["train/reward"]  # one per step
     assert all(0.0 <= v <= 1.0 for v in logged["train/reward"])
     assert "train/loss" in logged or "train/reward_std" in logged
