@@ -63,7 +63,8 @@ PRESETS: dict[str, tuple[str, str]] = {
     "rules": ("api/grpo_api/rules.py", "tests/unit/test_api_invalid.py tests/unit/test_api_crd.py"),
     "spec": (
         "api/grpo_api/spec.py",
-        "tests/unit/test_api_invalid.py tests/unit/test_api_examples.py tests/unit/test_pin_spec.py",
+        "tests/unit/test_api_invalid.py tests/unit/test_api_examples.py tests/unit/test_pin_spec.py "
+        "tests/unit/test_pin_spec_bounds.py",
     ),
     "verl_rules": (
         "api/grpo_api/verl_rules.py",
