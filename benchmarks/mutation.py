@@ -49,7 +49,8 @@ CR_VERSION = "8.7.0"
 PRESETS: dict[str, tuple[str, str]] = {
     "status_derive": (
         "operator/grpo_operator/status_derive.py",
-        "tests/unit/test_operator_logic.py tests/unit/test_pin_status.py",
+        "tests/unit/test_operator_logic.py tests/unit/test_pin_status.py tests/unit/test_status_termination.py "
+        "tests/unit/test_operator_faults_logic.py tests/unit/test_operator_warnings.py",
     ),
     "job": (
         "operator/grpo_operator/builders/job.py",
@@ -74,6 +75,15 @@ PRESETS: dict[str, tuple[str, str]] = {
     "text_match": (
         "trainer_entry/rewards/text_match.py",
         "tests/unit/test_reward_text.py tests/unit/test_pin_text_match.py",
+    ),
+    # The cold-start test (a fresh interpreter importing sympy, ~8 s) is left out: it pins the warm-up, not a verdict.
+    "boxed": (
+        "trainer_entry/rewards/boxed.py",
+        "tests/unit/test_pin_math.py tests/unit/test_reward_math.py -k 'not cold_start'",
+    ),
+    "latex_math": (
+        "trainer_entry/rewards/latex_math.py",
+        "tests/unit/test_pin_math.py tests/unit/test_reward_math.py -k 'not cold_start'",
     ),
     "numeric": (
         "trainer_entry/rewards/numeric.py",

@@ -5,10 +5,11 @@ the conditions each phase carries, lastTransitionTime, start/completion times an
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from grpo_operator.status_derive import Observed, derive_status, status_changed, verdict
+from grpo_operator.status_derive import Observed, derive_status, status_changed, ttl_remaining, verdict
 
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"
 
@@ -128,9 +129,11 @@ def test_backoff_limit_after_an_eviction_or_with_an_exit_code():
     assert v(wl) == ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
 
 
-def test_other_failure_reasons_ignore_exit_codes():
-    assert v(failed_job("DeadlineExceeded", "late"), [pod(exit_code=3, evicted="reason")]) == (
-        "Failed", "DeadlineExceeded", "late")
+@pytest.mark.parametrize("reason", ["DeadlineExceeded", "MaxFailedIndexesExceeded", "AdmissionFailed", "Backoff"])
+def test_other_failure_reasons_ignore_exit_codes(reason):
+    """Only BackoffLimitExceeded (evictions, exit codes) and PodFailurePolicy (exit codes) are read further; any
+    other reason, including one a later Kubernetes adds, is reported as the Job gives it."""
+    assert v(failed_job(reason, "late"), [pod(exit_code=3, evicted="reason")]) == ("Failed", reason, "late")
 
 
 def test_suspended_job_is_queued():
@@ -412,3 +415,20 @@ def test_status_changed():
     assert status_changed({**st, "startTime": T2}, st)
     assert status_changed({**st, "conditions": st["conditions"][:1]}, st)
     assert status_changed({**st, "conditions": [{**st["conditions"][0], "reason": "X"}, *st["conditions"][1:]]}, st)
+
+
+def test_grpojob_ttl_counts_from_completion_for_one_and_many_nodes():
+    done = "2026-01-01T00:00:00Z"
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    finished = {"phase": "Succeeded", "completionTime": done}
+    assert ttl_remaining({"ttlSecondsAfterFinished": 600}, finished, t0 + timedelta(seconds=100)) == 500
+    assert ttl_remaining({"ttlSecondsAfterFinished": 600}, {**finished, "phase": "Failed"},
+                         t0 + timedelta(seconds=700)) == -100
+    assert ttl_remaining({"ttlSecondsAfterFinished": 0}, finished, t0) == 0
+    assert ttl_remaining({}, finished, t0) is None
+    assert ttl_remaining({"ttlSecondsAfterFinished": 60}, {"phase": "Running"}, t0) is None
+    assert ttl_remaining({"ttlSecondsAfterFinished": 60}, {"phase": "Failed"}, t0) is None  # invalid spec, never ran
+    assert ttl_remaining({"ttlSecondsAfterFinished": 60}, None, t0) is None  # no status yet
+    # a resumed run keeps no completionTime, but a stale one next to a live phase must not count either
+    assert ttl_remaining({"ttlSecondsAfterFinished": 60}, {"phase": "Running", "completionTime": done}, t0) is None
+    assert ttl_remaining({"ttlSecondsAfterFinished": 60}, {"phase": "Suspended", "completionTime": done}, t0) is None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import kubernetes_validate
@@ -21,7 +20,6 @@ from grpo_api import parse_grpojob
 from grpo_api.job import GRPOJobInvalid
 from grpo_operator.builders import build_children
 from grpo_operator.builders.rayjob import RAY_CLUSTER_TTL_SECONDS
-from grpo_operator.status_derive import ttl_remaining
 from tests import upstream_crds
 from tests.kuberay_kueue import (
     KUEUE_MAX_POD_SETS,
@@ -222,19 +220,6 @@ def test_ray_cluster_is_deleted_when_the_job_ends_whatever_the_grpojob_ttl(ttl):
     # never the RayJob: anything but 0 keeps every GPU pod idle, outside Kueue's quota, that long.
     assert ray["shutdownAfterJobFinishes"] is True
     assert ray["ttlSecondsAfterFinished"] == RAY_CLUSTER_TTL_SECONDS == 0
-
-
-def test_grpojob_ttl_counts_from_completion_for_one_and_many_nodes():
-    done = "2026-01-01T00:00:00Z"
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    finished = {"phase": "Succeeded", "completionTime": done}
-    assert ttl_remaining({"ttlSecondsAfterFinished": 600}, finished, t0 + timedelta(seconds=100)) == 500
-    assert ttl_remaining({"ttlSecondsAfterFinished": 600}, {**finished, "phase": "Failed"},
-                         t0 + timedelta(seconds=700)) == -100
-    assert ttl_remaining({"ttlSecondsAfterFinished": 0}, finished, t0) == 0
-    assert ttl_remaining({}, finished, t0) is None
-    assert ttl_remaining({"ttlSecondsAfterFinished": 60}, {"phase": "Running"}, t0) is None
-    assert ttl_remaining({"ttlSecondsAfterFinished": 60}, {"phase": "Failed"}, t0) is None  # invalid spec, never ran
 
 
 # --- ports and monitoring as KubeRay mutates the pods; QoS ----------------------------------------------------

@@ -56,6 +56,9 @@ def test_termination_message_sources():
     assert termination_message([trainer_pod(0, "reason=fine"), trainer_pod(3, "  \n")]) == ""
     assert termination_message([trainer_pod(3, None)]) == ""
     assert len(termination_message([trainer_pod(1, "reason=" + "x" * 5000)])) == 2000
+    # a long log tail keeps its end (where the error is), cut to 2000 characters
+    tail = termination_message([trainer_pod(1, "\n".join(f"{i}" * 900 + "!" for i in range(1, 7)))])
+    assert len(tail) == 2000 and tail.endswith("6" * 900 + "!") and tail.startswith("4")
 
 
 def test_unknown_exit_code_and_rayjob_head_also_say_why():
