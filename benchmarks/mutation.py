@@ -85,6 +85,12 @@ PRESETS: dict[str, tuple[str, str]] = {
         "trainer_entry/rewards/latex_math.py",
         "tests/unit/test_pin_math.py tests/unit/test_reward_math.py -k 'not cold_start'",
     ),
+    # The code reward's trainer-side judge; the sandbox-backed cases run the policy's reward hacks through it.
+    "assert_split": (
+        "trainer_entry/rewards/assert_split.py",
+        "tests/unit/test_pin_assert_split.py tests/unit/test_reward_code.py::test_reward_hack_scores_zero "
+        "tests/unit/test_reward_code.py::test_formats",
+    ),
     "numeric": (
         "trainer_entry/rewards/numeric.py",
         "tests/unit/test_reward_numeric.py tests/unit/test_pin_numeric.py",
