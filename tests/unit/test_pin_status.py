@@ -105,6 +105,8 @@ def test_exit_code_from_the_newest_pod_the_last_state_or_an_init_container():
     assert v(wl, [newer, older])[1] == "RewardError"
     assert v(wl, [pod(last_exit=3)])[1] == "DataError"
     assert v(wl, [pod(init_exit=2)])[1] == "ConfigError"
+    # an init container that succeeded (exit 0, as they all do) does not hide the trainer's code
+    assert v(wl, [pod(init_exit=0, exit_code=3)])[1] == "DataError"
 
 
 def test_unknown_exit_codes_keep_the_jobs_reason():
