@@ -42,6 +42,25 @@ def test_last_boxed_absent(text):
     assert last_boxed(text) is None
 
 
+LONG = "Let me think step by step. " * 20  # real responses are long: positions past 256 (small ints end there)
+
+
+@pytest.mark.parametrize(("text", "content"), [
+    (LONG + "\\boxed{42}", "42"),
+    (LONG + "\\boxed 42", "42"),  # the brace-less form running to the end of a long response
+    (LONG + "\\boxed", None),
+    (LONG + "\\boxed  ", None),
+    (LONG + "\\boxed{4", None),
+    ("\\boxed π", "π"),  # characters that sort after "{" start a brace-less answer ...
+    ("\\boxed |x|", "|x|"),
+    ("\\boxed{α+β}", "α+β"),  # ... and inside braces they are content, not a closing brace
+    ("\\boxed{a~b}", "a~b"),
+    ("\\boxed{中文}", "中文"),
+])
+def test_last_boxed_in_long_responses_and_other_characters(text, content):
+    assert last_boxed(text) == content
+
+
 @pytest.mark.parametrize(("response", "answer"), [
     ("\\boxed{3} and The final answer is $4$", "3"),  # a box wins over the other forms
     ("The final answer is $4$. I hope it is correct.", "4"),
