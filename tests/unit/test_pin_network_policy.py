@@ -5,6 +5,8 @@ Every variant is checked against the Kubernetes 1.35 schema (strict) as well."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import kubernetes_validate
 import pytest
 
@@ -117,3 +119,10 @@ def test_the_default_policy_leaves_egress_open():
     assert DEFAULT_NETWORK_POLICY.enabled is True and DEFAULT_NETWORK_POLICY.egress_to is None
     for nodes in (1, 2):
         assert "egress" not in policy(nodes)["spec"]
+
+
+def test_settings_are_immutable_so_the_shared_default_cannot_drift():
+    # DEFAULT_NETWORK_POLICY is one object, the default argument of every build; nobody may change it in place
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_NETWORK_POLICY.enabled = False  # type: ignore[misc]
+    assert DEFAULT_NETWORK_POLICY.enabled is True
