@@ -61,6 +61,28 @@ PRESETS: dict[str, tuple[str, str]] = {
         "tests/unit/test_builders.py tests/unit/test_trainer_pod_defaults.py tests/unit/test_trainer_pod_security.py "
         "tests/unit/test_pin_builders.py",
     ),
+    "rayjob": (
+        "operator/grpo_operator/builders/rayjob.py",
+        "tests/unit/test_builders.py tests/unit/test_pin_rayjob.py "
+        "tests/unit/test_rayjob_upstream.py::test_rayjob_is_valid_for_kuberay_and_kueue "
+        "tests/unit/test_rayjob_upstream.py::test_ray_cluster_is_deleted_when_the_job_ends_whatever_the_grpojob_ttl",
+    ),
+    "network_policy": (
+        "operator/grpo_operator/builders/network_policy.py",
+        "tests/unit/test_builders.py tests/unit/test_pin_network_policy.py",
+    ),
+    "configmaps": (
+        "operator/grpo_operator/builders/configmaps.py",
+        "tests/unit/test_builders.py tests/unit/test_pin_configmaps.py",
+    ),
+    "builders_common": (
+        "operator/grpo_operator/builders/common.py",
+        "tests/unit/test_builders.py tests/unit/test_pin_common.py",
+    ),
+    "builders_init": (
+        "operator/grpo_operator/builders/__init__.py",
+        "tests/unit/test_builders.py tests/unit/test_pin_common.py",
+    ),
     "rules": ("api/grpo_api/rules.py", "tests/unit/test_api_invalid.py tests/unit/test_api_crd.py"),
     "spec": (
         "api/grpo_api/spec.py",

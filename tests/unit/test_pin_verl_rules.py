@@ -240,3 +240,51 @@ def test_lora_rank_one_is_lora():
     assert shape_from_config(cfg(actor_rollout_ref__model__lora_rank=1)).ref_logprob_micro is None
     assert {w.field for w in job_warnings(spec(memory={"refParamOffload": True}, model={"loraRank": 1}))} == {
         "memory.refParamOffload"}
+
+
+# --- found by the mutation run on grpo_api/verl_rules.py (--sample 100 --seed 11) -----------------------------
+
+
+def test_actor_micro_batch_divides_the_per_gpu_share_not_the_whole_mini_batch():
+    # mini 4 samples over dp 2 = 2 per GPU: micro 4 does not divide it (4 × 2 and 4 ** 2 would)
+    errs = batch_errors(shape(gpus_per_node=2, batch_prompts=4, mini_prompts=4, rollout_n=1, actor_micro=4))
+    assert errs == [("training.microBatchSizePerGPU", "the actor update's per-GPU mini batch (4/2=2) must be "
+                     "divisible by microBatchSizePerGPU (4) (verl prepare_micro_batches)")]
+    assert batch_errors(shape(gpus_per_node=2, batch_prompts=4, mini_prompts=4, rollout_n=1, actor_micro=2)) == []
+
+
+def test_log_prob_micro_with_an_odd_step_on_one_gpu():
+    # 3 samples on one GPU: the old log-prob pass splits 3 by micro 2 (3 % 1 == 0, though 3 & 1 == 1)
+    errs = batch_errors(shape(batch_prompts=3, mini_prompts=3, rollout_n=1, old_logprob_micro=2))
+    assert errs == [("training.logProbMicroBatchSizePerGPU", "the old log-prob pass's per-GPU batch (3/1=3) must be "
+                     "divisible by its micro batch (2) (verl prepare_micro_batches)")]
+    assert batch_errors(shape(batch_prompts=3, mini_prompts=3, rollout_n=1, old_logprob_micro=3)) == []
+
+
+def test_log_prob_micro_divides_the_per_gpu_share_of_the_step():
+    # 16 samples over dp 2 = 8 per GPU: micro 16 does not divide it (16 ** 2 = 256 would be)
+    errs = batch_errors(shape(gpus_per_node=2, old_logprob_micro=16))
+    assert errs == [("training.logProbMicroBatchSizePerGPU", "the old log-prob pass's per-GPU batch (16/2=8) must "
+                     "be divisible by its micro batch (16) (verl prepare_micro_batches)")]
+    assert batch_errors(shape(gpus_per_node=2, old_logprob_micro=8)) == []
+
+
+def test_a_cpu_spec_counts_one_device_so_the_arithmetic_never_divides_by_zero():
+    cpu = spec(engine="trl", resources={"gpusPerNode": 0}, training={"batchSize": 8})
+    s = shape_from_spec(cpu)
+    assert (s.gpus_per_node, s.n_gpus, s.dp) == (1, 1, 1)
+    assert batch_errors(s) == []
+
+
+def test_spec_errors_refuses_a_resume_path_that_is_no_step_folder_on_its_own():
+    # the model refuses it first (spec.checkpoint's rule); spec_errors restates verl's assert for a spec that
+    # skipped validation (model_copy), with the mode given as a string built at run time
+    ok = spec(checkpoint={"resumeMode": "resume_path", "resumeFrom": "/outputs/checkpoints/global_step_10"})
+    mode = "".join(["resume", "_", "path"])
+    unvalidated = ok.model_copy(update={"checkpoint": ok.checkpoint.model_copy(
+        update={"resume_mode": mode, "resume_from": "/outputs/checkpoints/latest"})})
+    assert spec_errors(unvalidated) == [
+        ("checkpoint.resumeFrom", "must name a global_step_N folder (got '/outputs/checkpoints/latest')")]
+    auto = ok.model_copy(update={"checkpoint": ok.checkpoint.model_copy(
+        update={"resume_mode": "auto", "resume_from": "/outputs/checkpoints/latest"})})
+    assert spec_errors(auto) == []
