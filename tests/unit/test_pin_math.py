@@ -159,3 +159,86 @@ def test_score_is_zero_without_an_answer_and_one_with_the_right_one():
     assert score("I think it is 7", "7") == 0.0
     assert score("Answer: 7", "7") == 1.0
     assert compute_score("math", "so \\boxed{7}", "\\boxed{7}") == 1.0
+
+
+@pytest.mark.parametrize(("raw", "canonical"), [
+    ("\\fraca2", "\\fraca2"), ("\\frac1a", "\\frac1a"),  # the short form needs two digits
+])
+def test_normalize_expands_only_two_digit_short_fractions(raw, canonical):
+    assert normalize(raw) == canonical
+
+
+def test_the_length_guard_starts_past_400_characters():
+    at_limit = "1" + "+0" * 199 + " "  # 400 characters, equal to 1: still compared symbolically
+    assert len(at_limit) == 400 and answers_equal("1", at_limit) is True
+    assert answers_equal("1", at_limit + "+0") is False  # 402: refused unread
+
+
+def test_expensive_answers_match_through_normalisation():
+    """Equal after normalisation (spaces, \\left) is equal, even where sympy is never asked."""
+    assert answers_equal("x^{1234}", " x^{1234} ") is True
+    assert answers_equal("\\left(2^{3}^4\\right)", "(2^{3}^4)") is True
+
+
+def test_a_malformed_answer_is_unequal_never_a_crash():
+    assert answers_equal("1", "}{") is False  # math-verify cannot parse it and latex2sympy raises
+    assert answers_equal("}{", "1") is False
+    assert score("\\boxed{\\text{}}", "1") == 0.0
+
+
+def test_a_comparison_past_its_deadline_is_unequal_and_logged(caplog):
+    gold, pred = "(y+2)^{3}", "y^3+6y^2+12y+8"
+    assert answers_equal(gold, pred) is True
+    with caplog.at_level("WARNING", logger="trainer_entry.rewards.latex_math"):
+        assert answers_equal(gold, pred, timeout_s=1e-6) is False
+    assert "gave up after 0.0 s" in caplog.text and repr(pred) in caplog.text
+
+
+def test_math_verify_says_none_when_it_cannot_parse_a_side():
+    """Step 3's contract: None (not False) hands the pair to the sympy fallback."""
+    from trainer_entry.rewards.latex_math import _mv_equal
+
+    assert _mv_equal("}{", "1") is None and _mv_equal("1", "}{") is None
+    assert _mv_equal("1", "2") is False and _mv_equal("2", "2") is True
+
+
+@pytest.mark.parametrize(("gold", "pred", "equal"), [
+    ("x^2", "x\\cdot x", True),
+    ("\\frac{1}{2}", "\\frac{2}{4}", True),
+    ("2", "-2", False),  # a sum of 0 is not a difference of 0
+    ("0", "5", False),  # nor a product or a quotient of 0
+    ("3", "2", False),  # a positive difference ...
+    ("2", "3", False),  # ... or a negative one
+    ("1", "2", False),  # 1 // 2 == 0
+    ("4", "2", False),  # 4 % 2 == 0
+    ("x = 2", "2", False),  # an equation is not an expression: never subtracted
+    ("2", "x = 2", False),
+])
+def test_the_sympy_fallback_compares_the_difference_with_zero(gold, pred, equal):
+    """Step 4 (when math-verify cannot parse a side): latex2sympy on both, equal when gold - pred simplifies to 0."""
+    from trainer_entry.rewards.latex_math import _sympy_equal
+
+    assert _sympy_equal(gold, pred) is equal
+
+
+def test_the_warm_up_runs_once_before_the_first_symbolic_comparison(monkeypatch):
+    """The cold-start test (test_reward_math.py) shows why; this one that plain answers do not pay for it and
+    the first symbolic comparison does, once."""
+    import threading
+
+    from trainer_entry.rewards import latex_math
+
+    monkeypatch.setattr(latex_math, "_warm", threading.Event())
+    assert answers_equal("0.5", "\\frac{1}{2}") is True and not latex_math._warm.is_set()
+    assert answers_equal("x+1", "1+x") is True and latex_math._warm.is_set()
+
+
+def test_the_documented_math_timeout_is_the_default():
+    import re
+    from pathlib import Path
+
+    from trainer_entry.rewards.latex_math import DEFAULT_TIMEOUT_S
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = re.search(r"default \d+ s for code, (\d+) s for math", readme)
+    assert documented and float(documented.group(1)) == DEFAULT_TIMEOUT_S
