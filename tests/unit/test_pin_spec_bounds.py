@@ -40,3 +40,60 @@ def test_each_verl_batch_rule_names_only_its_own_field():
     # only the actor's micro batch is wrong: one error, naming microBatchSizePerGPU (not batchSize as well)
     errs = errors(training={"batchSize": 8, "microBatchSizePerGPU": 3, "logProbMicroBatchSizePerGPU": 4})
     assert len(errs) == 1 and errs[0].startswith("spec: training.microBatchSizePerGPU: "), errs
+
+
+# The seed's defaults (product spec) and the operator's: what a minimal GRPOJob resolves to.
+MINIMAL_RESOLVED = {
+    "engine": "verl",
+    "model": {"path": "m", "loraRank": 0, "loraAlpha": 16, "targetModules": "all-linear",
+              "gradientCheckpointing": True, "trustRemoteCode": False},
+    "data": {"train": {"path": "p"}, "maxPromptLength": 512},
+    "reward": {"functionName": "compute_score"},
+    "grpo": {"rolloutN": 5, "normAdvByStd": True, "useKLLoss": True, "klLossCoef": 0.001, "klLossType": "low_var_kl",
+             "lossAggMode": "token-mean", "clipRatio": 0.2, "entropyCoeff": 0.0},
+    "training": {"batchSize": 256, "learningRate": 1e-06, "epochs": 15, "maxResponseLength": 1024,
+                 "microBatchSizePerGPU": 4, "saveFreq": 20, "testFreq": 10},
+    "rollout": {"name": "vllm", "tensorParallelSize": 1, "gpuMemoryUtilization": 0.6, "temperature": 1.0},
+    "resources": {"nodes": 1, "gpusPerNode": 1, "gpuResourceName": "nvidia.com/gpu"},
+    "memory": {"refParamOffload": False, "actorParamOffload": False, "actorOptimizerOffload": False},
+    "checkpoint": {"resumeMode": "auto", "exportHF": False},
+    "pod": {}, "tracking": {"loggers": []}, "overrides": [], "suspend": False, "backoffLimit": 3,
+}
+
+
+def test_minimal_job_resolves_to_the_seed_defaults():
+    spec = parse_grpojob(job()).spec
+    assert spec.to_wire() == MINIMAL_RESOLVED
+    # unset securityContext: the trainer image's uid 10001, read-only root, no added capabilities
+    assert spec.pod.security.to_wire() == {"runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+                                           "readOnlyRootFilesystem": True}
+
+
+def test_log_prob_micro_batch_bounds():
+    wide = {"batchSize": 1024, "microBatchSizePerGPU": 1}
+    assert ok(training={**wide, "logProbMicroBatchSizePerGPU": 1})
+    assert ok(training={**wide, "logProbMicroBatchSizePerGPU": 1024})
+    for bad in (0, 1025):
+        errs = errors(training={**wide, "logProbMicroBatchSizePerGPU": bad})
+        assert len(errs) == 1 and errs[0].startswith("spec.training.logProbMicroBatchSizePerGPU: "), errs
+
+
+ENV_SOURCES = {"secretKeyRef": {"name": "s", "key": "k"}, "configMapKeyRef": {"name": "c", "key": "k"},
+               "fieldRef": {"fieldPath": "metadata.name"}, "resourceFieldRef": {"resource": "limits.cpu"}}
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 4])
+def test_env_value_from_takes_exactly_one_source(count):
+    chosen = dict(list(ENV_SOURCES.items())[:count])
+    errs = errors(pod={"env": [{"name": "A", "valueFrom": chosen}]})
+    if count == 1:
+        assert errs == []
+    else:
+        assert errs == ["spec.pod.env[0].valueFrom: set exactly one of secretKeyRef, configMapKeyRef, fieldRef, "
+                        "resourceFieldRef"]
+
+
+def test_each_logger_at_most_once():
+    assert ok(tracking={"loggers": ["wandb", "tensorboard"]})
+    assert errors(tracking={"loggers": ["wandb", "tensorboard", "wandb"]}) == [
+        "spec.tracking.loggers: each logger at most once (got ['wandb', 'tensorboard', 'wandb'])"]
