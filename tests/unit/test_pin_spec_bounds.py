@@ -97,3 +97,17 @@ def test_each_logger_at_most_once():
     assert ok(tracking={"loggers": ["wandb", "tensorboard"]})
     assert errors(tracking={"loggers": ["wandb", "tensorboard", "wandb"]}) == [
         "spec.tracking.loggers: each logger at most once (got ['wandb', 'tensorboard', 'wandb'])"]
+
+
+def test_tensor_parallel_up_to_64():
+    assert ok(resources={"gpusPerNode": 64}, rollout={"tensorParallelSize": 64})
+    errs = errors(resources={"gpusPerNode": 64}, rollout={"tensorParallelSize": 65})
+    assert len(errs) == 1 and errs[0].startswith("spec.rollout.tensorParallelSize: ") and "64" in errs[0], errs
+
+
+def test_resource_defaults_for_an_engine_name_read_at_run_time():
+    """Callers pass the engine as read from JSON or a command line, not this module's literal: compare values."""
+    trl, verl = json.loads('["trl", "verl"]')
+    r = parse_grpojob(job(resources={"gpusPerNode": 2})).spec.resources
+    assert (r.effective_cpu(trl), r.effective_memory(trl), r.effective_shm_size(trl)) == ("2", "4Gi", "1Gi")
+    assert (r.effective_cpu(verl), r.effective_memory(verl), r.effective_shm_size(verl)) == ("15", "64Gi", "16Gi")
