@@ -111,3 +111,13 @@ def test_resource_defaults_for_an_engine_name_read_at_run_time():
     r = parse_grpojob(job(resources={"gpusPerNode": 2})).spec.resources
     assert (r.effective_cpu(trl), r.effective_memory(trl), r.effective_shm_size(trl)) == ("2", "4Gi", "1Gi")
     assert (r.effective_cpu(verl), r.effective_memory(verl), r.effective_shm_size(verl)) == ("15", "64Gi", "16Gi")
+
+
+def test_trl_is_not_held_to_verl_gpu_divisibility():
+    # TRL refuses GPUs and tensor parallelism with its own errors; verl's "gpusPerNode a multiple of
+    # tensorParallelSize" does not speak for it
+    assert errors(engine="trl", resources={"gpusPerNode": 3}, rollout={"tensorParallelSize": 2}) == [
+        "spec: engine trl runs on one node without rollout tensor parallelism or sglang; these options need engine "
+        "verl (got nodes=1, tensorParallelSize=2, rollout.name=vllm)",
+        "spec: engine trl trains on CPU without LoRA: set resources.gpusPerNode 0 and model.loraRank 0 (GPUs and LoRA "
+        "need engine verl) (got gpusPerNode=3, loraRank=0)"]
