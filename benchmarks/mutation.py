@@ -87,7 +87,8 @@ PRESETS: dict[str, tuple[str, str]] = {
     "spec": (
         "api/grpo_api/spec.py",
         "tests/unit/test_api_invalid.py tests/unit/test_api_examples.py tests/unit/test_pin_spec.py "
-        "tests/unit/test_pin_spec_bounds.py",
+        "tests/unit/test_pin_spec_bounds.py tests/unit/test_pin_spec_lengths.py tests/unit/test_pin_spec_size.py "
+        "tests/unit/test_pin_spec_pod.py",
     ),
     "verl_rules": (
         "api/grpo_api/verl_rules.py",
