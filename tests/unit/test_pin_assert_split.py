@@ -104,11 +104,26 @@ def test_values_that_are_not_one_per_probe_fail(values):
     assert verdict("assert f() == 1", values) is False
 
 
+def test_too_few_values_fail_even_when_the_missing_one_would_not_be_read():
+    assert verdict("assert f() or g()", [1, 0]) is True
+    assert verdict("assert f() or g()", [1]) is False  # `or` would stop after f(): the count is checked first
+
+
+def test_a_plan_cannot_be_changed_after_it_is_made():
+    import dataclasses
+
+    plan = plan_source("assert f() == 1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.probes = []
+
+
 @pytest.mark.parametrize(("setup", "names"), [
     ("from math import isclose", {"isclose"}),
     ("from math import isclose as close", {"close"}),
     ("from math import sqrt", set()),
     ("from cmath import isclose", set()),
+    ("from numpy import isclose", set()),  # another module's isclose (numpy's is not symmetric) is the program's
+    ("from mpmath import isclose", set()),
     ("import math", {"math.isclose"}),
     ("import math as m", {"m.isclose"}),
     ("import cmath", set()),
