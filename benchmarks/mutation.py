@@ -83,7 +83,7 @@ PRESETS: dict[str, tuple[str, str]] = {
         "operator/grpo_operator/builders/__init__.py",
         "tests/unit/test_builders.py tests/unit/test_pin_common.py",
     ),
-    "rules": ("api/grpo_api/rules.py", "tests/unit/test_api_invalid.py tests/unit/test_api_crd.py"),
+    "rules": ("api/grpo_api/rules.py", "tests/unit/test_api_invalid.py tests/unit/test_api_crd.py tests/unit/test_pin_rules.py"),
     "spec": (
         "api/grpo_api/spec.py",
         "tests/unit/test_api_invalid.py tests/unit/test_api_examples.py tests/unit/test_pin_spec.py "

@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from trainer_entry.reward_func import compute_score
-from trainer_entry.rewards.numeric import extract_answer, parse_ground_truth
+from trainer_entry.rewards.numeric import extract_answer, first_number, last_number, parse_ground_truth
 
 
 def score(response, truth, source="math_reasoning"):
@@ -191,3 +191,41 @@ def test_the_scorer_itself_returns_exactly_one_or_zero():
 def test_a_response_that_is_only_the_number():
     assert score("7", "7") == 1.0
     assert score("7.", "7") == 1.0
+
+
+# --- from the 100-mutant run (seed 11) of this session ---------------------------------------------------------
+
+def test_a_minus_at_the_end_of_the_text_is_not_the_sign_of_the_first_number():
+    assert first_number("3 -").value == 3
+    assert first_number("3 –").value == 3  # en dash
+
+
+def test_a_subtraction_right_at_the_start_is_not_a_negative_number():
+    assert last_number("2-5").value == 5
+    assert last_number("-5").value == -5
+
+
+@pytest.mark.parametrize("text", ["5%", "5 percent", "5\\%", "a" * 15 + "5%", "a" * 30 + "5 percent"])
+def test_a_percent_sign_just_after_a_leading_last_number_counts(text):
+    assert last_number(text).percent is True
+
+
+def test_the_number_after_the_hashes_may_be_on_the_next_line():
+    assert extract_answer("so 3 apples\n####\n72\n(checked twice, 5 minutes)", "gsm8k").value == 72
+
+
+def test_only_the_line_after_the_hashes_is_read():
+    """A `####` line without a number falls through to the next marker, not to a number further down."""
+    assert extract_answer("#### none\n5\nThe answer is 7", "gsm8k").value == 7
+
+
+def test_answer_phrases_are_only_looked_for_near_the_end():
+    text = "The answer is 3, I first thought. " + "Let me check again carefully. " * 25 + "It comes to 5 apples."
+    assert len(text) > 700 and extract_answer(text).value == 5
+
+
+def test_the_gsm8k_style_is_read_by_value():
+    """A custom reward may pass the style it read from its own config: compared by value, not identity."""
+    style = "".join(["gsm", "8k"])
+    assert extract_answer("\\boxed{1} #### 2", style).value == 2
+    assert extract_answer("\\boxed{1} #### 2").value == 1

@@ -17,3 +17,22 @@ def test_rules_are_immutable_and_hashable():
     assert {rule: 1}[rule] == 1
     assert rule.to_cel() == {"rule": "self.a > 0", "message": "a must be positive", "fieldPath": ".a"}
     assert Rule(cel="x", message="m", check=bool).to_cel() == {"rule": "x", "message": "m"}
+
+
+def test_the_python_error_says_the_rule_and_the_bad_values():
+    class Obj:
+        a = -2
+
+    plain = Rule(cel="self.a > 0", message="a must be positive", check=lambda o: o.a > 0)
+    assert plain.error(Obj()) == "a must be positive"
+    with_values = Rule(cel="self.a > 0", message="a must be positive", check=lambda o: o.a > 0,
+                       detail=lambda o: f"a={o.a}")
+    assert with_values.error(Obj()) == "a must be positive (got a=-2)"
+    whole = Rule(cel="self.a > 0", message="a must be positive", check=lambda o: o.a > 0,
+                 detail=lambda o: f"a is {o.a}; it must be positive", detail_is_message=True)
+    assert whole.error(Obj()) == "a is -2; it must be positive"
+    # detail_is_message without a detail falls back to the message, never calls None
+    odd = Rule(cel="self.a > 0", message="a must be positive", check=lambda o: o.a > 0, detail_is_message=True)
+    assert odd.error(Obj()) == "a must be positive"
+    Obj.a = 3
+    assert plain.error(Obj()) is None and whole.error(Obj()) is None
