@@ -88,6 +88,8 @@ def test_several_probes_are_matched_by_position(statement, values, passed):
 
 @pytest.mark.parametrize(("statement", "value"), [
     ("assert f() * 'ab' == 'abab'", 2),  # repetition: the program could make the trainer build a huge string
+    ("assert f() * 'b' == 'ab'", "a"),  # only + joins two strings; other operators refuse them
+    ("assert f() - 'b' == 'ab'", "a"),
     ("assert f() + 1 == 'a1'", "a"),  # arithmetic on a non-number
     ("assert f() + [1] == (1, 1)", (1,)),  # a tuple and a list do not concatenate
     ("assert -f() == 'x'", "x"),
@@ -171,3 +173,10 @@ def test_anything_but_one_assert_is_refused(statement, message):
 
 def test_plan_keeps_the_statement_it_was_given():
     assert plan_source("  assert f() == 1  ").source == "  assert f() == 1  "
+
+
+def test_an_assert_with_hundreds_of_probes():
+    statement = "assert " + " + ".join(f"f({i})" for i in range(300)) + " == 300"
+    plan = plan_source(statement)
+    assert len(plan.probes) == 300
+    assert plan.passed([1] * 300) is True and plan.passed([1] * 299 + [2]) is False

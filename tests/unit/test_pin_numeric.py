@@ -229,3 +229,18 @@ def test_the_gsm8k_style_is_read_by_value():
     style = "".join(["gsm", "8k"])
     assert extract_answer("\\boxed{1} #### 2", style).value == 2
     assert extract_answer("\\boxed{1} #### 2").value == 1
+
+
+def test_the_answer_phrase_counts_within_the_last_600_characters():
+    head = "answer: 3 "
+    within = head + "x" * (600 - len(head) - 2) + " 5"
+    past = head + "x" * (600 - len(head) - 1) + " 5"
+    assert len(within) == 600 and extract_answer(within).value == 3  # the phrase starts exactly 600 from the end
+    assert len(past) == 601 and extract_answer(past).value == 5  # one further: only the last number is read
+
+
+def test_a_zero_denominator_is_not_a_percentage():
+    from trainer_entry.rewards.numeric import score
+
+    assert score("#### 300/0", "3", "gsm8k") == 0.0
+    assert score("#### 3/0", "3", "gsm8k") == 1.0  # read as its numerator, as written
