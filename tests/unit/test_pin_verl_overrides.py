@@ -251,3 +251,50 @@ def test_compose_works_when_hydra_was_left_initialised():
     cfg = vo.compose_config(build_overrides(spec(), vo.pod_paths("/outputs", "/r.py")))
     assert cfg.trainer.project_name == "grpo-operator"
     assert not GlobalHydra.instance().is_initialized()
+
+
+def test_container_cpus_without_a_quota_is_this_process_s_affinity(cgroup):
+    """The CPUs this process may run on, not those of another process (pid 1 may have more)."""
+    before = os.sched_getaffinity(0)
+    if len(before) < 2:
+        pytest.skip("needs 2 CPUs to restrict the affinity to one")
+    try:
+        os.sched_setaffinity(0, {min(before)})
+        assert container_cpus() == 1.0
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@verl_only
+def test_verl_rejections_reach_the_trainer_as_a_config_error_with_verl_s_words():
+    from grpo_api.constants import EXIT_CONFIG_ERROR
+
+    with pytest.raises(ov.OverrideError) as err:
+        ov.compose_verl_config(["trainer.nonexistent=1"])
+    assert err.value.exit_code == EXIT_CONFIG_ERROR
+    # Hydra's own cause (the struct key) is kept; a rejection without a cause does not say "(None)"
+    assert "Could not override 'trainer.nonexistent'" in str(err.value)
+    assert "Key 'nonexistent' is not in struct" in str(err.value)
+    with pytest.raises(ov.OverrideError) as err:
+        ov.compose_verl_config(["data.train_batch_size=[1"])
+    assert "no viable alternative" in str(err.value) and "(None)" not in str(err.value)
+
+
+def test_verl_missing_is_a_config_error_naming_the_install(monkeypatch):
+    """Stand-in for a machine without verl: the package lookup finds nothing (what an uninstalled verl gives)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "verl" else real(name, *a))
+    with pytest.raises(ov.OverrideError, match="verl is not installed here.*pip install verl==0.9.1"):
+        ov.verl_config_dir()
+
+
+def test_verl_paths_are_fixed_once_made():
+    import dataclasses
+
+    from grpo_api import verl_overrides as vo
+
+    paths = vo.pod_paths("/outputs", "/r.py")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        paths.train_parquet = "/elsewhere"
