@@ -229,6 +229,7 @@ def test_the_gsm8k_style_is_read_by_value():
     style = "".join(["gsm", "8k"])
     assert extract_answer("\\boxed{1} #### 2", style).value == 2
     assert extract_answer("\\boxed{1} #### 2").value == 1
+    assert extract_answer("\\boxed{1} #### 2", "aime").value == 1  # any other style reads the box first
 
 
 def test_the_answer_phrase_counts_within_the_last_600_characters():
