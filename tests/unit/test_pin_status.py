@@ -434,3 +434,14 @@ def test_grpojob_ttl_counts_from_completion_for_one_and_many_nodes():
     # a resumed run keeps no completionTime, but a stale one next to a live phase must not count either
     assert ttl_remaining({"ttlSecondsAfterFinished": 60}, {"phase": "Running", "completionTime": done}, t0) is None
     assert ttl_remaining({"ttlSecondsAfterFinished": 60}, {"phase": "Suspended", "completionTime": done}, t0) is None
+
+
+def test_a_verdict_is_fixed_once_made():
+    import dataclasses
+
+    from grpo_operator.status_derive import Verdict
+
+    v_ = verdict(Observed(workload=job({"conditions": [cond("Complete")]})))
+    assert isinstance(v_, Verdict)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v_.phase = "Failed"
