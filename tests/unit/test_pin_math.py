@@ -187,11 +187,12 @@ def test_a_malformed_answer_is_unequal_never_a_crash():
 
 
 def test_a_comparison_past_its_deadline_is_unequal_and_logged(caplog):
-    gold, pred = "(y+2)^{3}", "y^3+6y^2+12y+8"
-    assert answers_equal(gold, pred) is True
+    # answers no other test parses, compared under the deadline first: parsing them alone takes milliseconds
+    gold, pred = "(y+2)^{3}+\\frac{z}{7}", "y^3+6y^2+12y+8+\\frac{2z}{14}"
     with caplog.at_level("WARNING", logger="trainer_entry.rewards.latex_math"):
         assert answers_equal(gold, pred, timeout_s=1e-6) is False
     assert "gave up after 0.0 s" in caplog.text and repr(pred) in caplog.text
+    assert answers_equal(gold, pred) is True  # the same pair, given the time
 
 
 def test_math_verify_says_none_when_it_cannot_parse_a_side():

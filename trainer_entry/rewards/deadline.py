@@ -22,8 +22,14 @@ _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 _set_async_exc.restype = ctypes.c_int
 
 
-class DeadlineExceeded(Exception):
-    """The wrapped call ran past its deadline."""
+class DeadlineExceeded(BaseException):
+    """The wrapped call ran past its deadline.
+
+    A BaseException, like KeyboardInterrupt: math-verify catches ``Exception`` around its parsing and returns
+    "no parse" instead, which the scorer's parse cache then kept, so the same answer compared later (with time
+    to spare) was judged unequal for the rest of the run. Nothing in math-verify, latex2sympy or sympy catches
+    a BaseException, so the interruption now always reaches call_with_deadline and nothing caches its result.
+    """
 
 
 def call_with_deadline(fn: Callable[[], T], seconds: float) -> T:
