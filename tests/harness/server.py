@@ -5,11 +5,14 @@
         api.client()            # a kubernetes.client.ApiClient for that kubeconfig
         api.emulator            # the KubeEmulator (objects, writes, inject_fault)
         api.drop_watches()      # end every open watch stream
+        api.cli_env()           # the environment for a CLI process (./train.sh, grpo_cli) talking to it
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -59,6 +62,11 @@ class EmulatorServer:
         self.kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.url)
         self._load_crd()
         return self
+
+    def cli_env(self) -> dict[str, str]:
+        """This process's environment, with the kubeconfig pointing at this server and this interpreter as the
+        PYTHON that ./train.sh runs."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHON": sys.executable}
 
     def __exit__(self, *exc: Any) -> None:
         if self.loop and self._stop:

@@ -2,7 +2,6 @@
 read_namespaced_pod_log against the API emulator, whose pods/log endpoint stands in for the kubelet."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,12 +23,8 @@ def api():
         yield server
 
 
-def _env(api):
-    return {**os.environ, "KUBECONFIG": str(api.kubeconfig), "PYTHON": sys.executable}
-
-
 def _grpo(api, *args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "grpo_cli.main", *args], env=_env(api), text=True,
+    return subprocess.Popen([sys.executable, "-m", "grpo_cli.main", *args], env=api.cli_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
@@ -115,7 +110,7 @@ def test_logs_follow_streams_the_rayjob_heads_driver_until_the_job_ends(api):
 def test_train_sh_follow_streams_the_log_then_the_verdict(api, tmp_path):
     data = tmp_path / "train.json"
     data.write_text(json.dumps([{"prompt": "1+1?", "ground_truth": "2", "data_source": "math_reasoning"}]))
-    proc = subprocess.Popen([str(REPO / "train.sh"), "--name", "tail-1", "--data", str(data)], env=_env(api),
+    proc = subprocess.Popen([str(REPO / "train.sh"), "--name", "tail-1", "--data", str(data)], env=api.cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait(proc, "created in namespace")
     _pod(api, "tail-1", "tail-1-trainer-x", ["trainer"])

@@ -27,8 +27,7 @@ def api():
 
 
 def _train(api, *args, **popen):
-    env = {**os.environ, "KUBECONFIG": str(api.kubeconfig), "PYTHON": sys.executable}
-    return subprocess.Popen([str(REPO / "train.sh"), *args], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([str(REPO / "train.sh"), *args], env=api.cli_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **popen)
 
 
