@@ -6,9 +6,9 @@ server would refuse in a child shows up here."""
 from pathlib import Path
 
 import kubernetes_validate
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from grpo_api import GRPOJobInvalid, parse_grpojob
@@ -51,15 +51,19 @@ def validate_child(obj):
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
-# Most generated specs break a cross-field rule (CEL); half the time the groups those rules read are pinned to
-# valid values, so that the pass-through fields (pod, resources quantities, env, ...) reach the builders.
+# Most generated specs break a cross-field rule (CEL); in the pinned run the groups those rules read are pinned to
+# valid values, so that the pass-through fields (pod, resources quantities, env, ...) reach the builders. (A
+# boolean drawn per example pinned too few: about half of the pinned specs are still refused, so a fresh run of
+# 30 examples, without hypothesis's saved database, rendered 1 to 6 in six seeds, and at times none, failing the
+# guard below. Each run now has its own 30 examples.)
 _PINNED = {"data": {"train": {"path": "/d.json"}}, "rollout": {"tensorParallelSize": 1}, "engine": "verl",
            "checkpoint": {"claimName": "out"}}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-@given(spec=from_schema(SPEC_SCHEMA), pin=st.booleans())
-def test_schema_valid_spec_is_refused_by_field_or_renders_valid_children(spec, pin):
+@pytest.mark.parametrize("pin", [True, False], ids=["pinned", "free"])
+@given(spec=from_schema(SPEC_SCHEMA))
+def test_schema_valid_spec_is_refused_by_field_or_renders_valid_children(pin, spec):
     if pin:
         spec = {**spec, **_PINNED, "resources": {**spec.get("resources", {}), "gpusPerNode": 2}}
         spec.pop("overrides", None)
